@@ -1,0 +1,36 @@
+"""udm playground: `python app.py [--host H] [--port P]` serves the Gradio app (offline, no share link)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from udm.app import hot  # noqa: E402
+
+TABS = {"Hot diffusion": hot.build}
+
+
+def build() -> gr.Blocks:
+    with gr.Blocks(title="udm: the unified diffusion model", analytics_enabled=False) as demo:
+        gr.Markdown("# udm — forward process, posterior q(x_0|x_t), reverse step")
+        for name, make in TABS.items():
+            with gr.Tab(name):
+                make().render()
+    demo.queue(max_size=32, default_concurrency_limit=2)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    args = p.parse_args(argv)
+    build().launch(server_name=args.host, server_port=args.port, share=False, footer_links=["api"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The app's endpoints through gradio_client against a launched server, on tiny checkpoints."""
+
+import socket
+import time
+
+import pytest
+from gradio_client import Client
+from PIL import Image
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(tiny_checkpoints):
+    import app
+
+    demo = app.build()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+def test_every_event_is_named(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/hot_generate", "/hot_scrub", "/hot_forward"} <= names
+
+
+@pytest.mark.parametrize("dataset,model,sampler", [
+    ("mnist28", "trained", "ddim"), ("moons", "trained", "analytic-ddpm"), ("gaussians8", "exact", "analytic-ddim")])
+def test_generate_streams_frames_then_finishes(client, dataset, model, sampler):
+    job = client.submit(dataset, model, sampler, 6, 0.0, 3, 4, api_name="/hot_generate")
+    updates = list(job)
+    assert len(updates) >= 2  # at least the first streamed frame and the final result
+    x_t, x0_hat, info, samples, gif, frame = updates[-1]  # (the gr.State is not sent)
+    assert f"{sampler}, 6 steps" in info
+    assert Image.open(gif).format == "GIF" and Image.open(gif).is_animated
+    for path in (x_t, x0_hat, samples):
+        assert Image.open(path).size[0] > 0
+    assert frame["maximum"] == 5
+
+
+def test_scrub_shows_another_frame(client):
+    client.predict("digits8", "trained", "ddpm", 8, 0.0, 0, 4, api_name="/hot_generate")
+    first = client.predict(0, api_name="/hot_scrub")
+    last = client.predict(7, api_name="/hot_scrub")
+    assert "step 1/8" in first[2] and "step 8/8" in last[2]
+    assert Image.open(first[0]).tobytes() != Image.open(last[0]).tobytes()
+
+
+def test_same_seed_same_picture(client):
+    a = client.predict("moons", "trained", "ddpm", 5, 0.0, 11, 50, api_name="/hot_generate")
+    b = client.predict("moons", "trained", "ddpm", 5, 0.0, 11, 50, api_name="/hot_generate")
+    assert Image.open(a[3]).tobytes() == Image.open(b[3]).tobytes()
+
+
+def test_forward_strip(client):
+    img, caption = client.predict("mnist28", api_name="/hot_forward")
+    assert Image.open(img).size[0] > 8 * 28 and "t = 0" in caption and "1000" in caption
+
+
+@pytest.mark.parametrize("args,message", [
+    (("mnist28", "exact", "ddim", 10, 0.0, 0, 4), "exact model exists only for gaussians8"),
+    (("mnist28", "trained", "ddim", 10, 0.0, -1, 4), "seed"),
+    (("mnist28", "trained", "ddim", 10, 0.0, 1.5, 4), "seed must be a whole number"),
+    (("moons", "trained", "ddim", 2000, 0.0, 0, 4), "1000"),
+    (("moons", "trained", "nope", 10, 0.0, 0, 4), "nope"),
+])
+def test_bad_input_gets_a_clear_error_and_the_server_stays_up(client, args, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name="/hot_generate")
+    start = time.time()
+    assert "ddim" in client.predict("moons", "trained", "ddim", 2, 0.0, 0, 4, api_name="/hot_generate")[2]
+    assert time.time() - start < 30
+
+
+def test_scrub_before_generate_is_a_clear_error(tiny_checkpoints):
+    from udm.app.hot import scrub
+
+    with pytest.raises(Exception, match="run Generate first"):
+        scrub(None, 0)

@@ -1,0 +1,81 @@
+"""Equivalence with diffusers: schedules, and single DDPM / DDIM steps for the same ε and noise."""
+
+import pytest
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+
+from udm import hot, schedule
+from udm.device import make_generator
+
+BETAS = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
+
+
+def _eps_model(eps):
+    return lambda x, t: eps
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_schedule_matches_diffusers(name):
+    ours = schedule.make(name, 1000)
+    ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule=BETAS[name]).alphas_cumprod.double()
+    torch.testing.assert_close(ours.abar[1:] ** 2, ref, rtol=1e-5, atol=1e-7)
+    assert ours.abar[0] == 1 and ours.bbar[0] == 0
+
+
+def _step_pairs(sched, K):
+    """(diffusers t, diffusers prev) → (our t, our s): our index is diffusers' + 1, and 0 is data."""
+    sched.set_timesteps(K)
+    ts = sched.timesteps.tolist()
+    picks = [ts[0], ts[len(ts) // 2], ts[-2], ts[-1]]
+    return [(td, td - 1000 // K) for td in picks]
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+@pytest.mark.parametrize("K", [1000, 50, 7])
+def test_ddpm_step_matches_diffusers(name, K):
+    ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule=BETAS[name], clip_sample=False,
+                        variance_type="fixed_small")
+    sch = schedule.make(name, 1000)
+    rev = hot.make_reverse("ddpm", sch)
+    for td, pd in _step_pairs(ref, K):
+        torch.manual_seed(td)
+        x, eps = torch.randn(16, 1, 4, 4), torch.randn(16, 1, 4, 4)
+        out = ref.step(eps, td, x, generator=torch.Generator().manual_seed(1))
+        t, s = td + 1, max(pd + 1, 0)
+        post = hot.EpsPosterior(_eps_model(eps), sch)
+        x0 = rev.predict_x0(post, x, t, s, make_generator(1, "cpu"))
+        x_s = rev.step(x, x0, t, s, make_generator(1, "cpu"))
+        torch.testing.assert_close(x0, out.pred_original_sample, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(x_s, out.prev_sample, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("K", [1000, 50, 10])
+def test_ddim_step_matches_diffusers(name, eta, K):
+    ref = DDIMScheduler(num_train_timesteps=1000, beta_schedule=BETAS[name], clip_sample=False,
+                        set_alpha_to_one=True)
+    sch = schedule.make(name, 1000)
+    rev = hot.make_reverse("ddim", sch, eta=eta)
+    for td, pd in _step_pairs(ref, K):
+        torch.manual_seed(td)
+        x, eps = torch.randn(16, 2), torch.randn(16, 2)
+        out = ref.step(eps, td, x, eta=eta, generator=torch.Generator().manual_seed(1))
+        t, s = td + 1, max(pd + 1, 0)
+        x0 = rev.predict_x0(hot.EpsPosterior(_eps_model(eps), sch), x, t, s, make_generator(1, "cpu"))
+        x_s = rev.step(x, x0, t, s, make_generator(1, "cpu"))
+        torch.testing.assert_close(x0, out.pred_original_sample, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(x_s, out.prev_sample, rtol=1e-4, atol=1e-5)
+
+
+def test_ddim_differs_from_ddpm_when_it_should():
+    """A sanity check that the comparison above has teeth: DDIM's step is not DDPM's."""
+    sch = schedule.linear()
+    x, eps = torch.randn(8, 2), torch.randn(8, 2)
+    post = hot.EpsPosterior(_eps_model(eps), sch)
+    outs = []
+    for name in ("ddpm", "ddim"):
+        rev = hot.make_reverse(name, sch)
+        x0 = rev.predict_x0(post, x, 500, 480, make_generator(0, "cpu"))
+        outs.append(rev.step(x, x0, 500, 480, make_generator(0, "cpu")))
+    assert (outs[0] - outs[1]).abs().max() > 1e-2

@@ -1,0 +1,67 @@
+"""Shared pieces of the tabs: input checking that answers with `gr.Error`, and trajectory frames."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from .. import viz
+
+MAX_FRAMES = 100  # frames kept per run for the scrub slider and the GIF
+_GIF_DIR = Path(tempfile.mkdtemp(prefix="udm-gifs-"))
+
+
+def whole(value, name: str, lo: int, hi: int) -> int:
+    """A finite whole number in [lo, hi], or a gr.Error saying what is allowed."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {value!r}") from None
+    if not math.isfinite(f) or f != int(f) or not lo <= f <= hi:
+        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {value!r}")
+    return int(f)
+
+
+def number(value, name: str, lo: float, hi: float) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {value!r}") from None
+    if not math.isfinite(f) or not lo <= f <= hi:
+        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {value!r}")
+    return f
+
+
+def choice(value, name: str, valid: tuple[str, ...]) -> str:
+    if value not in valid:
+        raise gr.Error(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+def kept_indices(n_steps: int, limit: int = MAX_FRAMES) -> set[int]:
+    """Which of n_steps step records to keep as frames: all, or `limit` evenly spread (first and last kept)."""
+    if n_steps <= limit:
+        return set(range(n_steps))
+    return {round(i * (n_steps - 1) / (limit - 1)) for i in range(limit)}
+
+
+@dataclass
+class Trajectory:
+    """Frames of one run, rendered on demand: (label, x_t picture, x̂_0 picture) per kept step."""
+
+    frames: list[tuple[str, Image.Image, Image.Image]] = field(default_factory=list)
+
+    def add(self, label: str, x_t: Image.Image, x0_hat: Image.Image) -> None:
+        self.frames.append((label, x_t, x0_hat))
+
+    def gif(self, render: Callable[[Image.Image, Image.Image], Image.Image] = viz.side_by_side) -> str:
+        """Write the animation (x_t | x̂_0) to a temporary GIF and return its path."""
+        path = Path(tempfile.mkstemp(suffix=".gif", dir=_GIF_DIR)[1])
+        path.write_bytes(viz.gif_bytes([render(a, b) for _, a, b in self.frames]))
+        return str(path)

@@ -1,0 +1,81 @@
+"""Checkpoints on disk: a folder with `model.safetensors`, `config.json`, optional `stats.safetensors`
+(per-model statistics such as Analytic-DPM's E‖ε_θ‖²/d) and a model card `README.md`.
+
+Weights are read only with safetensors: nothing here unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from . import nets
+
+ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def path(name: str) -> Path:
+    return ROOT / name
+
+
+def save(folder: Path, model: nn.Module, config: dict[str, Any], stats: dict[str, torch.Tensor] | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    if stats is not None:
+        save_stats(folder, stats)
+
+
+def save_stats(folder: Path, stats: dict[str, torch.Tensor]) -> None:
+    save_file({k: v.detach().cpu().contiguous() for k, v in stats.items()}, str(folder / "stats.safetensors"))
+
+
+def load_config(folder: Path) -> dict[str, Any]:
+    file = folder / "config.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"no checkpoint at {folder} (config.json missing); build it with `python -m udm train`")
+    return json.loads(file.read_text())
+
+
+def load(folder: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any], dict[str, torch.Tensor]]:
+    """(network in eval mode on `device`, config, stats) of a checkpoint folder."""
+    config = load_config(folder)
+    model = nets.build(**config["net"])
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    stats_file = folder / "stats.safetensors"
+    stats = load_file(str(stats_file)) if stats_file.is_file() else {}
+    return model.to(device).eval(), config, stats
+
+
+def write_card(folder: Path) -> None:
+    """(Re)write the model card from config.json, plus quality.json and samples.png when present."""
+    cfg = load_config(folder)
+    tr = cfg.get("train", {})
+    lines = [f"# {folder.name}", "",
+             f"{cfg['process']} diffusion on `{cfg['data']}`; {cfg['schedule']} schedule, T = {cfg['T']}; "
+             f"network `{cfg['net']['kind']}` with {tr.get('parameters', '?'):,} parameters; EMA weights.", "",
+             "## Training", "",
+             f"- data: `{cfg['data']}` (training split; see `udm/data.py`)",
+             f"- steps: {tr.get('steps')} × batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')} "
+             f"(warm-up {tr.get('warmup')}, cosine decay), EMA {tr.get('ema_decay')}",
+             f"- time: {tr.get('seconds')} s on `{tr.get('device')}`; final loss (smoothed): {tr.get('final_loss_ema')}",
+             f"- rebuild: `python -m udm train --data {cfg['data']} --out checkpoints/{folder.name}`",
+             "- `stats.safetensors`: Analytic-DPM's Monte-Carlo E‖ε_θ(x_t, t)‖²/d for t = 0..T "
+             f"({tr.get('stats_grid')} timesteps × {tr.get('stats_per_t')} draws, interpolated) and Var[x_0]."]
+    quality = folder / "quality.json"
+    if quality.is_file():
+        q = json.loads(quality.read_text())
+        lines += ["", "## Quality", "", q.get("note", ""), "", "| " + " | ".join(q["columns"]) + " |",
+                  "|" + " --- |" * len(q["columns"])]
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in q["rows"]]
+        if q.get("command"):
+            lines += ["", f"Measured by `{q['command']}`."]
+    if (folder / "samples.png").is_file():
+        lines += ["", "![samples](samples.png)"]
+    (folder / "README.md").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,94 @@
+"""The UDM contract (UDM.md §1) and the one sampling loop every process uses.
+
+A gradual generative model is three choices:
+
+1. a forward process   x_t = F_t(x_0, ε),            t = 1..T            (`Forward`)
+2. a posterior model   q(x_0 | x_t), a network       (`Posterior`)
+3. a reverse rule      x̂_0 ~ q(x_0 | x_t), then x_s ~ p(x_s | x_t, x̂_0) for s < t   (`Reverse`)
+
+Shapes: x_0, x_t and x̂_0 are (B, *example_shape); t and s are Python ints shared by the batch
+(0 ≤ s < t ≤ T, and x at t = 0 is data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+
+class Forward(Protocol):
+    """x_t = F_t(x_0, ε): corrupt data to strength t."""
+
+    T: int
+
+    def sample(self, x0: torch.Tensor, t: int, noise: torch.Tensor) -> torch.Tensor:
+        """x_t (B, …) from x_0 (B, …) and noise ε (B, …)."""
+        ...
+
+    def noise_from(self, x0: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """F_t^{-1}(x_0, x_t): the noise that turned x_0 into x_t (where F_t is invertible in ε)."""
+        ...
+
+
+class Posterior(Protocol):
+    """The learned q(x_0 | x_t); what it returns (a mean, logits, …) is the process's to say."""
+
+    def __call__(self, x_t: torch.Tensor, t: int) -> Any: ...
+
+
+class Reverse(Protocol):
+    """A reverse rule: the two moves of one step t → s."""
+
+    def predict_x0(self, posterior: Posterior, x_t: torch.Tensor, t: int, s: int,
+                   generator: torch.Generator) -> torch.Tensor:
+        """x̂_0 ~ q(x_0 | x_t) (B, …)."""
+        ...
+
+    def step(self, x_t: torch.Tensor, x0_hat: torch.Tensor, t: int, s: int,
+             generator: torch.Generator) -> torch.Tensor:
+        """x_s ~ p(x_s | x_t, x_0 = x̂_0) (B, …)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Step:
+    """One reverse step t → s: the state before it, the model's guess of x_0, and the state after."""
+
+    index: int  # 0 for the first step (t = T), K - 1 for the last (s = 0)
+    t: int
+    s: int
+    x_t: torch.Tensor
+    x0_hat: torch.Tensor
+    x_s: torch.Tensor
+
+
+def sample(posterior: Posterior, reverse: Reverse, x_T: torch.Tensor, timesteps: Sequence[int],
+           generator: torch.Generator) -> Iterator[Step]:
+    """Walk x_T down the increasing `timesteps` τ_1 < … < τ_K (then to 0), yielding every step.
+
+    The last record's `x_s` is the sample. Deterministic for a given generator state.
+    """
+    taus = list(timesteps)
+    if not taus or any(b <= a for a, b in zip(taus, taus[1:])) or taus[0] < 1:
+        raise ValueError(f"timesteps must be increasing integers ≥ 1, got {taus[:5]}…")
+    x = x_T
+    pairs = list(zip(reversed(taus), [*reversed(taus[:-1]), 0]))
+    for i, (t, s) in enumerate(pairs):
+        with torch.no_grad():
+            x0_hat = reverse.predict_x0(posterior, x, t, s, generator)
+            x_s = reverse.step(x, x0_hat, t, s, generator)
+        yield Step(index=i, t=t, s=s, x_t=x, x0_hat=x0_hat, x_s=x_s)
+        x = x_s
+
+
+def last(steps: Iterator[Step]) -> Step:
+    """Run a sampling generator to its end and return the final record."""
+    record = None
+    for record in steps:
+        pass
+    if record is None:
+        raise ValueError("the sampler yielded no steps")
+    return record

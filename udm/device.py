@@ -1,0 +1,24 @@
+"""Device and dtype handling, in one place: CUDA when present, else the CPU; float32 throughout."""
+
+from __future__ import annotations
+
+import torch
+
+DTYPE = torch.float32
+
+
+def default_device() -> torch.device:
+    """The device every model and sampler uses unless told otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def make_generator(seed: int, device: torch.device | str | None = None) -> torch.Generator:
+    """A seeded generator on `device`; all sampling randomness goes through one of these."""
+    g = torch.Generator(device=torch.device(device) if device is not None else default_device())
+    g.manual_seed(int(seed))
+    return g
+
+
+def randn(shape, generator: torch.Generator) -> torch.Tensor:
+    """Standard normal noise drawn on the generator's device (so a seed means the same on any device)."""
+    return torch.randn(tuple(shape), generator=generator, device=generator.device, dtype=DTYPE)

@@ -1,0 +1,76 @@
+"""Noise schedules for hot diffusion, in the post's notation (UDM.md §2).
+
+x_t = ᾱ_t x_0 + β̄_t ε with β̄_t = sqrt(1 - ᾱ_t²); in DDPM-paper terms ᾱ_t = sqrt(alphas_cumprod[t-1]).
+Index 0 is the data itself: ᾱ_0 = 1, β̄_0 = 0, so a schedule holds T + 1 values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+ScheduleName = Literal["linear", "cosine"]
+SCHEDULES: tuple[str, ...] = ("linear", "cosine")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """ᾱ_t for t = 0..T (shape (T+1,), float64 so products of ratios stay exact enough)."""
+
+    abar: torch.Tensor
+
+    @property
+    def T(self) -> int:
+        return self.abar.numel() - 1
+
+    @property
+    def bbar(self) -> torch.Tensor:
+        return (1.0 - self.abar**2).clamp_min(0.0).sqrt()
+
+    def coefficients(self, t: int, s: int) -> tuple[float, float, float, float]:
+        """(ᾱ_t, β̄_t, ᾱ_s, β̄_s) as floats for a step t → s (s < t)."""
+        a, b = self.abar, self.bbar
+        return float(a[t]), float(b[t]), float(a[s]), float(b[s])
+
+
+def _from_betas(betas: torch.Tensor) -> Schedule:
+    """Build ᾱ from DDPM-paper betas (variances): ᾱ_t = sqrt(prod_{i≤t} (1 - beta_i))."""
+    abar = torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1.0 - betas, 0).sqrt()])
+    return Schedule(abar=abar)
+
+
+def linear(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Schedule:
+    """DDPM's linear schedule (Ho et al. 2020), scaled so any T spans the same noise range."""
+    scale = 1000.0 / T
+    return _from_betas(torch.linspace(scale * beta_start, scale * beta_end, T, dtype=torch.float64))
+
+
+def cosine(T: int = 1000, offset: float = 0.008, max_beta: float = 0.999) -> Schedule:
+    """Nichol & Dhariwal (2021) cosine schedule, betas capped at `max_beta` (diffusers' squaredcos_cap_v2)."""
+
+    def f(u: float) -> float:
+        return math.cos((u + offset) / (1 + offset) * math.pi / 2) ** 2
+
+    betas = [min(1 - f((i + 1) / T) / f(i / T), max_beta) for i in range(T)]
+    return _from_betas(torch.tensor(betas, dtype=torch.float64))
+
+
+def make(name: str, T: int = 1000) -> Schedule:
+    if name == "linear":
+        return linear(T)
+    if name == "cosine":
+        return cosine(T)
+    raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
+
+
+def respace(T: int, K: int) -> list[int]:
+    """K increasing timesteps τ_1 < … < τ_K = T of 1..T, evenly spaced from the top.
+
+    The sampler walks them downwards, from T to τ_1 and then to 0 (diffusers' "trailing" spacing).
+    """
+    if not 1 <= K <= T:
+        raise ValueError(f"steps must be between 1 and T={T}, got {K}")
+    return sorted({max(1, round(k * T / K)) for k in range(1, K + 1)})
