@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from udm import pipeline  # noqa: E402
 from udm.app import hot  # noqa: E402
 
 TABS = {"Hot diffusion": hot.build}
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title="udm: the unified diffusion model", analytics_enabled=False) as demo:
+    # delete_cache: generated files older than 2 h are removed every hour
+    with gr.Blocks(
+        title="udm: the unified diffusion model", analytics_enabled=False, delete_cache=(3600, 7200)
+    ) as demo:
         gr.Markdown("# udm — forward process, posterior q(x_0|x_t), reverse step")
         for name, make in TABS.items():
             with gr.Tab(name):
@@ -29,7 +34,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = p.parse_args(argv)
-    build().launch(server_name=args.host, server_port=args.port, share=False, footer_links=["api"])
+    demo = build()
+    demo.launch(
+        server_name=args.host, server_port=args.port, share=False, footer_links=["api"], prevent_thread_lock=True
+    )
+    # The server is up at once; the default model loads in the background so the first Generate is quick.
+    threading.Thread(target=pipeline.hot_model, args=("mnist28",), daemon=True).start()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -32,8 +32,10 @@ def test_every_event_is_named(client):
     assert {"/hot_generate", "/hot_scrub", "/hot_forward"} <= names
 
 
-@pytest.mark.parametrize("dataset,model,sampler", [
-    ("mnist28", "trained", "ddim"), ("moons", "trained", "analytic-ddpm"), ("gaussians8", "exact", "analytic-ddim")])
+@pytest.mark.parametrize(
+    "dataset,model,sampler",
+    [("mnist28", "trained", "ddim"), ("moons", "trained", "analytic-ddpm"), ("gaussians8", "exact", "analytic-ddim")],
+)
 def test_generate_streams_frames_then_finishes(client, dataset, model, sampler):
     job = client.submit(dataset, model, sampler, 6, 0.0, 3, 4, api_name="/hot_generate")
     updates = list(job)
@@ -65,13 +67,16 @@ def test_forward_strip(client):
     assert Image.open(img).size[0] > 8 * 28 and "t = 0" in caption and "1000" in caption
 
 
-@pytest.mark.parametrize("args,message", [
-    (("mnist28", "exact", "ddim", 10, 0.0, 0, 4), "exact model exists only for gaussians8"),
-    (("mnist28", "trained", "ddim", 10, 0.0, -1, 4), "seed"),
-    (("mnist28", "trained", "ddim", 10, 0.0, 1.5, 4), "seed must be a whole number"),
-    (("moons", "trained", "ddim", 2000, 0.0, 0, 4), "1000"),
-    (("moons", "trained", "nope", 10, 0.0, 0, 4), "nope"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("mnist28", "exact", "ddim", 10, 0.0, 0, 4), "exact model exists only for gaussians8"),
+        (("mnist28", "trained", "ddim", 10, 0.0, -1, 4), "seed"),
+        (("mnist28", "trained", "ddim", 10, 0.0, 1.5, 4), "seed must be a whole number"),
+        (("moons", "trained", "ddim", 2000, 0.0, 0, 4), "1000"),
+        (("moons", "trained", "nope", 10, 0.0, 0, 4), "nope"),
+    ],
+)
 def test_bad_input_gets_a_clear_error_and_the_server_stays_up(client, args, message):
     with pytest.raises(Exception, match=message):
         client.predict(*args, api_name="/hot_generate")

@@ -12,13 +12,34 @@ from udm.cli import main
 @pytest.mark.parametrize("name,shape", [("moons", (2,)), ("digits8", (1, 8, 8))])
 def test_sample_writes_the_npz_contract(tiny_checkpoints, tmp_path, name, shape):
     out = tmp_path / "s.npz"
-    rc = main(["sample", "--process", "hot", "--data", name, "--sampler", "ddim", "--steps", "5", "-n", "6",
-               "--seed", "0", "--out", str(out), "--png", str(tmp_path / "s.png"), "--gif", str(tmp_path / "s.gif")])
+    rc = main(
+        [
+            "sample",
+            "--process",
+            "hot",
+            "--data",
+            name,
+            "--sampler",
+            "ddim",
+            "--steps",
+            "5",
+            "-n",
+            "6",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            "--png",
+            str(tmp_path / "s.png"),
+            "--gif",
+            str(tmp_path / "s.gif"),
+        ]
+    )
     assert rc == 0
     z = np.load(out)
     assert z["samples"].shape == (6, *shape) and z["samples"].dtype == np.float32
     assert z["x0_hat"].shape == (5, 6, *shape)
-    assert list(z["timesteps"]) == [1000, 800, 600, 400, 200]
+    assert list(z["timesteps"]) == [1000, 750, 501, 251, 1]  # Bao et al.'s even trajectory
     if len(shape) == 3:
         assert z["samples"].min() >= 0 and z["samples"].max() <= 1
     np.testing.assert_array_equal(z["samples"], z["x0_hat"][-1])
@@ -27,23 +48,47 @@ def test_sample_writes_the_npz_contract(tiny_checkpoints, tmp_path, name, shape)
 
 def test_sample_is_reproducible(tiny_checkpoints, tmp_path):
     for i in range(2):
-        assert main(["sample", "--data", "moons", "--sampler", "analytic-ddpm", "--steps", "4", "-n", "3",
-                     "--seed", "7", "--out", str(tmp_path / f"{i}.npz")]) == 0
+        assert (
+            main(
+                [
+                    "sample",
+                    "--data",
+                    "moons",
+                    "--sampler",
+                    "analytic-ddpm",
+                    "--steps",
+                    "4",
+                    "-n",
+                    "3",
+                    "--seed",
+                    "7",
+                    "--out",
+                    str(tmp_path / f"{i}.npz"),
+                ]
+            )
+            == 0
+        )
     np.testing.assert_array_equal(np.load(tmp_path / "0.npz")["samples"], np.load(tmp_path / "1.npz")["samples"])
 
 
 def test_train_through_accelerate_writes_a_checkpoint(tmp_path):
-    assert main(["train", "--data", "checkerboard", "--small", "--steps", "5", "--quiet", "--out", str(tmp_path / "ck")]) == 0
+    assert (
+        main(["train", "--data", "checkerboard", "--small", "--steps", "5", "--quiet", "--out", str(tmp_path / "ck")])
+        == 0
+    )
     for f in ("model.safetensors", "config.json", "stats.safetensors", "README.md"):
         assert (tmp_path / "ck" / f).is_file()
 
 
-@pytest.mark.parametrize("args,valid", [
-    (["sample", "--data", "cifar", "--out", "x.npz"], "moons, swissroll"),
-    (["sample", "--sampler", "euler", "--out", "x.npz"], "ddpm, ddim"),
-    (["sample", "--process", "lukewarm", "--out", "x.npz"], "valid: hot"),
-    (["train", "--data", "cifar"], "mnist28"),
-])
+@pytest.mark.parametrize(
+    "args,valid",
+    [
+        (["sample", "--data", "cifar", "--out", "x.npz"], "moons, swissroll"),
+        (["sample", "--sampler", "euler", "--out", "x.npz"], "ddpm, ddim"),
+        (["sample", "--process", "lukewarm", "--out", "x.npz"], "valid: hot"),
+        (["train", "--data", "cifar"], "mnist28"),
+    ],
+)
 def test_unknown_names_exit_2_with_one_line(args, valid):
     r = subprocess.run([sys.executable, "-m", "udm", *args], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2

@@ -17,7 +17,7 @@ def _records(name="ddpm", K=20, seed=0, n=64):
 def test_records_chain_and_end_at_x0_hat():
     recs = _records()
     assert [r.index for r in recs] == list(range(20))
-    assert recs[0].t == 1000 and recs[-1].s == 0
+    assert recs[0].t == 1000 and recs[-1].t == 1 and recs[-1].s == 0
     assert [r.t for r in recs] == sorted((r.t for r in recs), reverse=True)
     for a, b in zip(recs, recs[1:]):
         assert a.s == b.t and a.x_s is b.x_t
@@ -38,16 +38,17 @@ def test_same_seed_same_samples_other_seed_others(name):
 def test_ddim_eta0_is_deterministic_given_x_T():
     x_T = torch.randn(8, 2)
     rev = hot.make_reverse("ddim", SCH)
-    outs = [core.last(core.sample(POST, rev, x_T, schedule.respace(1000, 10), make_generator(s, "cpu"))).x_s
-            for s in (0, 1)]
+    outs = [
+        core.last(core.sample(POST, rev, x_T, schedule.respace(1000, 10), make_generator(s, "cpu"))).x_s for s in (0, 1)
+    ]
     assert torch.equal(outs[0], outs[1])
 
 
 def test_respace():
     assert schedule.respace(1000, 1000) == list(range(1, 1001))
     assert schedule.respace(1000, 1) == [1000]
-    taus = schedule.respace(1000, 7)
-    assert len(taus) == 7 and taus[-1] == 1000 and all(b > a for a, b in zip(taus, taus[1:]))
+    assert schedule.respace(1000, 4) == [1, 334, 667, 1000]
+    assert schedule.respace(100, 10) == [1, 12, 23, 34, 45, 56, 67, 78, 89, 100]
     for bad in (0, 1001):
         with pytest.raises(ValueError, match="between 1 and T"):
             schedule.respace(1000, bad)
@@ -83,6 +84,15 @@ def test_bad_options_fail_early():
         hot.make_reverse("ddpm", SCH, eta=0.3)
     with pytest.raises(ValueError, match="increasing"):
         list(core.sample(POST, hot.make_reverse("ddim", SCH), torch.zeros(1, 2), [5, 3], make_generator(0, "cpu")))
+
+
+def test_analytic_sigma_bar_formula():
+    """σ̄_t² = (β̄_t / ᾱ_t)² (1 - E‖ε‖²/d), away from the clips."""
+    stats = {"eps_sq": torch.full((1001,), 0.75, dtype=torch.float64), "x0_var": torch.tensor(1e6)}
+    rev = hot.make_reverse("analytic-ddim", SCH, stats=stats)
+    for t in (20, 300):
+        a, b = SCH.abar[t].item(), SCH.bbar[t].item()
+        assert rev.sigma_bar(t, t - 10) == pytest.approx((b / a) * 0.5, rel=1e-9)
 
 
 def test_analytic_sigma_bar_is_clipped_and_zero_at_the_end():

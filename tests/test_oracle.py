@@ -63,34 +63,90 @@ def test_wrong_sigma_fails_the_same_check():
     assert var["cov_err"] > 0.015
 
 
+def _gaussian(d: int, seed: int, isotropic: float | None = None) -> data.Mixture:
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(d, d, generator=g, dtype=torch.float64)
+    cov = (
+        isotropic * torch.eye(d, dtype=torch.float64)
+        if isotropic
+        else 0.3 * A @ A.T + 0.05 * torch.eye(d, dtype=torch.float64)
+    )
+    return data.Mixture(
+        weights=torch.ones(1, dtype=torch.float64),
+        means=torch.randn(1, d, generator=g, dtype=torch.float64),
+        covs=cov[None],
+    )
+
+
 def test_analytic_eps_sq_matches_closed_form_for_gaussian_data():
     """For x_0 ~ N(μ, Σ): E‖ε*‖²/d = β̄_t² tr(C_t^{-1}) / d with C_t = ᾱ_t² Σ + β̄_t² I."""
-    g = torch.Generator().manual_seed(1)
-    d = 4
-    A = torch.randn(d, d, generator=g, dtype=torch.float64)
-    gauss = data.Mixture(weights=torch.ones(1, dtype=torch.float64), means=torch.randn(1, d, generator=g, dtype=torch.float64),
-                         covs=(0.3 * A @ A.T + 0.05 * torch.eye(d, dtype=torch.float64))[None])
-    eps = oracle.MixtureEps(gauss, SCH)
-    x0 = gauss.sample(50_000, g).float()
+    gauss, d = _gaussian(4, seed=1), 4
+    x0 = gauss.sample(50_000, torch.Generator().manual_seed(2)).float()
     ts = (1, 10, 100, 400, 800, 1000)
-    stats = hot.estimate_eps_sq(eps, hot.GaussianForward(SCH), x0, grid=ts, per_t=20_000,
-                                generator=make_generator(2, "cpu"))
+    stats = hot.estimate_eps_sq(
+        oracle.MixtureEps(gauss, SCH),
+        hot.GaussianForward(SCH),
+        x0,
+        grid=ts,
+        per_t=20_000,
+        generator=make_generator(2, "cpu"),
+    )
     for t in ts:
         a, b = SCH.abar[t], SCH.bbar[t]
-        C = a**2 * gauss.covs[0] + b**2 * torch.eye(d, dtype=torch.float64)
-        exact = (b**2 * torch.linalg.inv(C).trace() / d).item()
+        exact = (
+            b**2 * torch.linalg.inv(a**2 * gauss.covs[0] + b**2 * torch.eye(d, dtype=torch.float64)).trace() / d
+        ).item()
         assert abs(stats["eps_sq"][t].item() / exact - 1) < 0.02, (t, stats["eps_sq"][t].item(), exact)
+        if t <= 400:  # where 1 - E‖ε‖²/d (what σ̄ depends on) is large enough to resolve
+            assert abs((1 - stats["eps_sq"][t].item()) / (1 - exact) - 1) < 0.05, (t, stats["eps_sq"][t].item(), exact)
     torch.testing.assert_close(stats["x0_var"].item(), gauss.covs[0].diagonal().mean().item(), rtol=0.03, atol=0)
 
 
-def test_analytic_dpm_is_closer_at_few_steps():
-    """Measured here (K = 10, 4,000 samples, mean per-component Fréchet distance to the truth):
-    DDPM 0.018 vs Analytic-DDPM 0.011, DDIM 0.014 vs Analytic-DDIM 0.008 — the optimal σ̄ helps, as
-    Bao et al. report. We assert a 20 % improvement for two seeds."""
-    stats = hot.estimate_eps_sq(POST.eps_model, hot.GaussianForward(SCH), data.points("gaussians8", 20_000, seed=3),
-                                grid=100, per_t=1000, generator=make_generator(0, "cpu"))
+@pytest.mark.parametrize("K", [2, 5])
+def test_analytic_dpm_is_exact_for_isotropic_gaussian_data_at_any_step_count(K):
+    """For x_0 ~ N(μ, s² I), q(x_0 | x_t) is exactly N(μ̄, σ̄² I) with Analytic-DPM's σ̄, so its x̂_0 is an
+    exact draw and every step count samples the data; DDPM and DDIM (σ̄ = 0) collapse at few steps."""
+    gauss = _gaussian(2, seed=3, isotropic=0.25)
+    eps = oracle.MixtureEps(gauss, SCH)
+    post = hot.EpsPosterior(eps, SCH)
+    stats = hot.estimate_eps_sq(
+        eps,
+        hot.GaussianForward(SCH),
+        gauss.sample(50_000, torch.Generator().manual_seed(4)).float(),
+        grid=schedule.respace(1000, K),
+        per_t=20_000,
+        generator=make_generator(5, "cpu"),
+    )
+    for name in ("analytic-ddpm", "analytic-ddim", "ddpm", "ddim"):
+        x = core.last(
+            hot.sample(post, hot.make_reverse(name, SCH, stats=stats), (20_000, 2), K, make_generator(0, "cpu"))
+        ).x_s.double()
+        torch.testing.assert_close(x.mean(0), gauss.means[0], atol=0.02, rtol=0)
+        var = x.var(0).mean().item()
+        if name.startswith("analytic"):
+            assert abs(var / 0.25 - 1) < 0.04, (name, K, var)
+        else:
+            assert var < 0.06, (name, K, var)  # measured: ≤ 0.051 at K = 5, 0.0001 at K = 2
+
+
+def test_analytic_dpm_on_the_mixture_at_10_steps():
+    """Measured here (K = 10, 4,000 samples, mean per-component Fréchet distance to the truth; the data
+    itself scores 0.0004): DDPM 0.026 vs Analytic-DDPM 0.043, DDIM 0.019 vs Analytic-DDIM 0.040.
+    On a multimodal posterior the optimal isotropic σ̄ is an average over x_t dominated by the points
+    between modes, so it over-disperses each mode: Analytic-DPM is *not* closer here. Asserted for 2 seeds."""
+    stats = hot.estimate_eps_sq(
+        POST.eps_model,
+        hot.GaussianForward(SCH),
+        data.points("gaussians8", 20_000, seed=3),
+        grid=100,
+        per_t=1000,
+        generator=make_generator(0, "cpu"),
+    )
     for seed in (0, 1):
         for base in ("ddpm", "ddim"):
-            plain = judge.mixture_distance(_run(hot.make_reverse(base, SCH), 10, seed), MIX)["frechet"]
-            analytic = judge.mixture_distance(_run(hot.make_reverse(f"analytic-{base}", SCH, stats=stats), 10, seed), MIX)["frechet"]
-            assert analytic < 0.8 * plain, (seed, base, plain, analytic)
+            plain = judge.mixture_distance(_run(hot.make_reverse(base, SCH), 10, seed), MIX)
+            analytic = judge.mixture_distance(
+                _run(hot.make_reverse(f"analytic-{base}", SCH, stats=stats), 10, seed), MIX
+            )
+            assert analytic["frechet"] > 1.3 * plain["frechet"], (seed, base, plain, analytic)
+            assert analytic["cov_err"] > plain["cov_err"], (seed, base, plain, analytic)

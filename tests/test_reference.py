@@ -22,6 +22,14 @@ def test_schedule_matches_diffusers(name):
     assert ours.abar[0] == 1 and ours.bbar[0] == 0
 
 
+@pytest.mark.parametrize("K", [1, 2, 5, 10, 27, 50, 333, 999, 1000])
+def test_respacing_is_diffusers_linspace_plus_one(K):
+    ref = DDIMScheduler(num_train_timesteps=1000, timestep_spacing="linspace")
+    ref.set_timesteps(K)
+    expected = sorted(int(t) + 1 for t in ref.timesteps) if K > 1 else [1000]  # K = 1: the jump T → 0
+    assert schedule.respace(1000, K) == expected
+
+
 def _step_pairs(sched, K):
     """(diffusers t, diffusers prev) → (our t, our s): our index is diffusers' + 1, and 0 is data."""
     sched.set_timesteps(K)
@@ -33,8 +41,9 @@ def _step_pairs(sched, K):
 @pytest.mark.parametrize("name", ["linear", "cosine"])
 @pytest.mark.parametrize("K", [1000, 50, 7])
 def test_ddpm_step_matches_diffusers(name, K):
-    ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule=BETAS[name], clip_sample=False,
-                        variance_type="fixed_small")
+    ref = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule=BETAS[name], clip_sample=False, variance_type="fixed_small"
+    )
     sch = schedule.make(name, 1000)
     rev = hot.make_reverse("ddpm", sch)
     for td, pd in _step_pairs(ref, K):
@@ -53,8 +62,7 @@ def test_ddpm_step_matches_diffusers(name, K):
 @pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("K", [1000, 50, 10])
 def test_ddim_step_matches_diffusers(name, eta, K):
-    ref = DDIMScheduler(num_train_timesteps=1000, beta_schedule=BETAS[name], clip_sample=False,
-                        set_alpha_to_one=True)
+    ref = DDIMScheduler(num_train_timesteps=1000, beta_schedule=BETAS[name], clip_sample=False, set_alpha_to_one=True)
     sch = schedule.make(name, 1000)
     rev = hot.make_reverse("ddim", sch, eta=eta)
     for td, pd in _step_pairs(ref, K):

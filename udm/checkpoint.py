@@ -23,13 +23,15 @@ def path(name: str) -> Path:
     return ROOT / name
 
 
-def save(folder: Path, model: nn.Module, config: dict[str, Any], stats: dict[str, torch.Tensor] | None = None) -> None:
+def save(folder: Path, model: nn.Module, config: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / "model.safetensors"))
+    save_config(folder, config)
+
+
+def save_config(folder: Path, config: dict[str, Any]) -> None:
     (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-    if stats is not None:
-        save_stats(folder, stats)
 
 
 def save_stats(folder: Path, stats: dict[str, torch.Tensor]) -> None:
@@ -57,22 +59,34 @@ def write_card(folder: Path) -> None:
     """(Re)write the model card from config.json, plus quality.json and samples.png when present."""
     cfg = load_config(folder)
     tr = cfg.get("train", {})
-    lines = [f"# {folder.name}", "",
-             f"{cfg['process']} diffusion on `{cfg['data']}`; {cfg['schedule']} schedule, T = {cfg['T']}; "
-             f"network `{cfg['net']['kind']}` with {tr.get('parameters', '?'):,} parameters; EMA weights.", "",
-             "## Training", "",
-             f"- data: `{cfg['data']}` (training split; see `udm/data.py`)",
-             f"- steps: {tr.get('steps')} × batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')} "
-             f"(warm-up {tr.get('warmup')}, cosine decay), EMA {tr.get('ema_decay')}",
-             f"- time: {tr.get('seconds')} s on `{tr.get('device')}`; final loss (smoothed): {tr.get('final_loss_ema')}",
-             f"- rebuild: `python -m udm train --data {cfg['data']} --out checkpoints/{folder.name}`",
-             "- `stats.safetensors`: Analytic-DPM's Monte-Carlo E‖ε_θ(x_t, t)‖²/d for t = 0..T "
-             f"({tr.get('stats_grid')} timesteps × {tr.get('stats_per_t')} draws, interpolated) and Var[x_0]."]
+    lines = [
+        f"# {folder.name}",
+        "",
+        f"{cfg['process']} diffusion on `{cfg['data']}`; {cfg['schedule']} schedule, T = {cfg['T']}; "
+        f"network `{cfg['net']['kind']}` with {tr.get('parameters', '?'):,} parameters; EMA weights.",
+        "",
+        "## Training",
+        "",
+        f"- data: `{cfg['data']}` (training split; see `udm/data.py`)",
+        f"- steps: {tr.get('steps')} × batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')} "
+        f"(warm-up {tr.get('warmup')}, cosine decay), EMA {tr.get('ema_decay')}",
+        f"- time: {tr.get('seconds')} s on `{tr.get('device')}`; final loss (smoothed): {tr.get('final_loss_ema')}",
+        f"- rebuild: `python -m udm train --data {cfg['data']} --out checkpoints/{folder.name}`",
+        "- `stats.safetensors`: Analytic-DPM's Monte-Carlo E‖ε_θ(x_t, t)‖²/d for t = 0..T "
+        f"({tr.get('stats_grid')} timesteps × {tr.get('stats_per_t')} draws, interpolated) and Var[x_0].",
+    ]
     quality = folder / "quality.json"
     if quality.is_file():
         q = json.loads(quality.read_text())
-        lines += ["", "## Quality", "", q.get("note", ""), "", "| " + " | ".join(q["columns"]) + " |",
-                  "|" + " --- |" * len(q["columns"])]
+        lines += [
+            "",
+            "## Quality",
+            "",
+            q.get("note", ""),
+            "",
+            "| " + " | ".join(q["columns"]) + " |",
+            "|" + " --- |" * len(q["columns"]),
+        ]
         lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in q["rows"]]
         if q.get("command"):
             lines += ["", f"Measured by `{q['command']}`."]

@@ -12,12 +12,29 @@ from . import checkpoint, data
 def _train(args: argparse.Namespace) -> int:
     from .train import default_config, train
 
-    overrides = {k: v for k, v in dict(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                                       schedule=args.schedule, seed=args.seed).items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in dict(
+            steps=args.steps, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed
+        ).items()
+        if v is not None
+    }
     cfg = default_config(args.data, small=args.small, **overrides)
     out = Path(args.out) if args.out else checkpoint.path(f"hot-{args.data}")
     summary = train(cfg, out, progress=not args.quiet)
     print(f"saved {out} ({summary})")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from .train import write_stats
+
+    folder = Path(args.checkpoint) if args.checkpoint else checkpoint.path(f"hot-{data.check_name(args.data)}")
+    stats = write_stats(folder, grid=args.grid, per_t=args.per_t)
+    print(
+        f"wrote {folder / 'stats.safetensors'}: E‖ε‖²/d from {stats['eps_sq'][1]:.4f} (t=1) "
+        f"to {stats['eps_sq'][-1]:.6f} (t=T)"
+    )
     return 0
 
 
@@ -40,8 +57,11 @@ def _sample(args: argparse.Namespace) -> int:
 
     if args.process not in PROCESSES:
         raise ValueError(f"unknown process {args.process!r}; valid: {', '.join(PROCESSES)}")
-    req = pipeline.HotRequest(data=args.data, sampler=args.sampler, steps=args.steps, n=args.n,
-                              seed=args.seed, eta=args.eta, model=args.model)
+    if not 1 <= args.scale <= 16:
+        raise ValueError(f"--scale must be between 1 and 16, got {args.scale}")
+    req = pipeline.HotRequest(
+        data=args.data, sampler=args.sampler, steps=args.steps, n=args.n, seed=args.seed, eta=args.eta, model=args.model
+    )
     ts, x_t, x0_hat, final = [], [], [], None
     for step in pipeline.hot_steps(req):
         ts.append(step.t)
@@ -50,15 +70,22 @@ def _sample(args: argparse.Namespace) -> int:
         final = pipeline.to_data(req.data, step.x_s)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, samples=final.numpy(), x0_hat=torch.stack(x0_hat).numpy(),
-                        x_t=torch.stack(x_t).numpy(),
-                        timesteps=np.array(ts))
+    np.savez_compressed(
+        out,
+        samples=final.numpy(),
+        x0_hat=torch.stack(x0_hat).numpy(),
+        x_t=torch.stack(x_t).numpy(),
+        timesteps=np.array(ts),
+    )
     print(f"wrote {out}: samples {tuple(final.shape)}, x0_hat {(len(ts), *final.shape)}")
     if args.png:
-        viz.picture(final, scale=4).save(args.png)
+        viz.picture(final, scale=args.scale).save(args.png)
         print(f"wrote {args.png}")
     if args.gif:
-        frames = [viz.side_by_side(viz.picture(a, scale=4), viz.picture(b, scale=4)) for a, b in zip(x_t, x0_hat)]
+        frames = [
+            viz.side_by_side(viz.picture(a, scale=args.scale), viz.picture(b, scale=args.scale))
+            for a, b in zip(x_t, x0_hat)
+        ]
         Path(args.gif).write_bytes(viz.gif_bytes(frames))
         print(f"wrote {args.gif} (x_t left, x̂_0 right)")
     return 0
@@ -92,7 +119,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help=".npz: samples (N, …) in data space, x0_hat and x_t (steps, N, …)")
     s.add_argument("--png", help="also write a grid / scatter of the samples")
     s.add_argument("--gif", help="also write an animation of x_t and x̂_0")
+    s.add_argument("--scale", type=int, default=4, help="pixels per image pixel in --png / --gif")
     s.set_defaults(func=_sample)
+
+    st = sub.add_parser("stats", help="recompute a checkpoint's Analytic-DPM statistics")
+    st.add_argument("--data", default="mnist28", help=", ".join(data.DATASETS))
+    st.add_argument("--checkpoint", help="checkpoint folder (default checkpoints/hot-DATA)")
+    st.add_argument("--grid", type=int, help="number of timesteps to estimate at (default: the config's)")
+    st.add_argument("--per-t", type=int, help="draws per timestep (default: the config's)")
+    st.set_defaults(func=_stats)
 
     j = sub.add_parser("judge", help="train the MNIST classifier used as the quality judge")
     j.add_argument("--out", help="folder (default checkpoints/judge-mnist28)")

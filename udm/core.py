@@ -42,13 +42,13 @@ class Posterior(Protocol):
 class Reverse(Protocol):
     """A reverse rule: the two moves of one step t → s."""
 
-    def predict_x0(self, posterior: Posterior, x_t: torch.Tensor, t: int, s: int,
-                   generator: torch.Generator) -> torch.Tensor:
+    def predict_x0(
+        self, posterior: Posterior, x_t: torch.Tensor, t: int, s: int, generator: torch.Generator
+    ) -> torch.Tensor:
         """x̂_0 ~ q(x_0 | x_t) (B, …)."""
         ...
 
-    def step(self, x_t: torch.Tensor, x0_hat: torch.Tensor, t: int, s: int,
-             generator: torch.Generator) -> torch.Tensor:
+    def step(self, x_t: torch.Tensor, x0_hat: torch.Tensor, t: int, s: int, generator: torch.Generator) -> torch.Tensor:
         """x_s ~ p(x_s | x_t, x_0 = x̂_0) (B, …)."""
         ...
 
@@ -65,8 +65,9 @@ class Step:
     x_s: torch.Tensor
 
 
-def sample(posterior: Posterior, reverse: Reverse, x_T: torch.Tensor, timesteps: Sequence[int],
-           generator: torch.Generator) -> Iterator[Step]:
+def sample(
+    posterior: Posterior, reverse: Reverse, x_T: torch.Tensor, timesteps: Sequence[int], generator: torch.Generator
+) -> Iterator[Step]:
     """Walk x_T down the increasing `timesteps` τ_1 < … < τ_K (then to 0), yielding every step.
 
     The last record's `x_s` is the sample. Deterministic for a given generator state.

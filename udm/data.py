@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+DatasetName = Literal["moons", "swissroll", "gaussians8", "checkerboard", "digits8", "mnist28"]
 POINTS: tuple[str, ...] = ("moons", "swissroll", "gaussians8", "checkerboard")
 IMAGES: tuple[str, ...] = ("digits8", "mnist28")
 DATASETS: tuple[str, ...] = POINTS + IMAGES

@@ -20,5 +20,6 @@ def make_generator(seed: int, device: torch.device | str | None = None) -> torch
 
 
 def randn(shape, generator: torch.Generator) -> torch.Tensor:
-    """Standard normal noise drawn on the generator's device (so a seed means the same on any device)."""
+    """Standard normal noise drawn on the generator's device. A seed gives the same numbers on the same
+    kind of device (CPU runs are bit-for-bit repeatable; a CUDA generator draws other numbers)."""
     return torch.randn(tuple(shape), generator=generator, device=generator.device, dtype=DTYPE)

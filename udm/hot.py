@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import torch
 
 from . import core
 from .device import randn
 from .schedule import Schedule, respace
 
+SamplerName = Literal["ddpm", "ddim", "analytic-ddpm", "analytic-ddim"]
 SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "analytic-ddpm", "analytic-ddim")
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t (B, …), t (B,) long) → ε (B, …)
 
@@ -37,7 +40,8 @@ class GaussianForward:
         return (x_t - a * x0) / b
 
 
-def _coef(schedule: Schedule, t: int | torch.Tensor, like: torch.Tensor) -> tuple:
+def _coef(schedule: Schedule, t: int | torch.Tensor, like: torch.Tensor):
+    """(ᾱ_t, β̄_t) as floats for an int t, or as (B, 1, …) tensors broadcasting against `like`."""
     if isinstance(t, int):
         return float(schedule.abar[t]), float(schedule.bbar[t])
     view = (-1,) + (1,) * (like.dim() - 1)
@@ -46,7 +50,9 @@ def _coef(schedule: Schedule, t: int | torch.Tensor, like: torch.Tensor) -> tupl
     return a, b
 
 
-def loss(eps_model: EpsModel, forward: GaussianForward, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def loss(
+    eps_model: EpsModel, forward: GaussianForward, x0: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The ε-prediction loss ‖ε - ε_θ(ᾱ_t x_0 + β̄_t ε, t)‖² (weights dropped), t ~ U{1..T}."""
     t = torch.randint(1, forward.T + 1, (x0.shape[0],), device=x0.device, generator=generator)
     eps = torch.randn(x0.shape, device=x0.device, generator=generator)
@@ -106,36 +112,46 @@ class HotReverse:
         var = (b_t / a_t) ** 2 * (1.0 - float(self.eps_sq[t]))
         return min(max(var, 0.0), self.x0_var) ** 0.5
 
-    def predict_x0(self, posterior: EpsPosterior, x_t, t, s, generator):
+    def predict_x0(
+        self, posterior: EpsPosterior, x_t: torch.Tensor, t: int, s: int, generator: torch.Generator
+    ) -> torch.Tensor:
         mean = posterior(x_t, t)
         sb = self.sigma_bar(t, s)
         return mean + sb * randn(mean.shape, generator) if sb > 0 else mean  # (1)
 
-    def step(self, x_t, x0_hat, t, s, generator):
+    def step(self, x_t: torch.Tensor, x0_hat: torch.Tensor, t: int, s: int, generator: torch.Generator) -> torch.Tensor:
         a_t, b_t, a_s, b_s = self.schedule.coefficients(t, s)
         sigma = self.sigma(t, s)
         x_s = a_s * x0_hat + (max(b_s**2 - sigma**2, 0.0)) ** 0.5 * (x_t - a_t * x0_hat) / b_t  # (2)
         return x_s + sigma * randn(x_s.shape, generator) if sigma > 0 else x_s
 
 
-def make_reverse(name: str, schedule: Schedule, *, eta: float | None = None,
-                 stats: dict[str, torch.Tensor] | None = None) -> HotReverse:
-    """A named sampler: ddpm, ddim (η, default 0), analytic-ddpm, analytic-ddim (need `stats`)."""
+def sampler_eta(name: str, eta: float | None = None) -> float:
+    """Check a sampler's name and η; return the η it runs with (DDPM: 1; DDIM: 0 unless given)."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
     if eta is None:
-        eta = 1.0 if name.endswith("ddpm") else 0.0
-    elif name.endswith("ddpm") and eta != 1.0:
+        return 1.0 if name.endswith("ddpm") else 0.0
+    if name.endswith("ddpm") and eta != 1.0:
         raise ValueError("eta applies to ddim and analytic-ddim; ddpm is eta = 1")
+    return float(eta)
+
+
+def make_reverse(
+    name: str, schedule: Schedule, *, eta: float | None = None, stats: dict[str, torch.Tensor] | None = None
+) -> HotReverse:
+    """A named sampler: ddpm, ddim (η, default 0), analytic-ddpm, analytic-ddim (need `stats`)."""
+    eta = sampler_eta(name, eta)
     if not name.startswith("analytic"):
         return HotReverse(schedule, eta=eta)
-    if not stats or "eps_sq" not in stats:
-        raise ValueError(f"{name} needs the model's E‖ε‖²/d statistics (stats.safetensors)")
+    if not stats or not {"eps_sq", "x0_var"} <= set(stats):
+        raise ValueError(f"{name} needs the model's E‖ε‖²/d and Var[x_0] statistics (stats.safetensors)")
     return HotReverse(schedule, eta=eta, eps_sq=stats["eps_sq"].double(), x0_var=float(stats["x0_var"]))
 
 
-def sample(posterior: EpsPosterior, reverse: HotReverse, shape: Sequence[int], steps: int,
-           generator: torch.Generator) -> Iterator[core.Step]:
+def sample(
+    posterior: EpsPosterior, reverse: HotReverse, shape: Sequence[int], steps: int, generator: torch.Generator
+) -> Iterator[core.Step]:
     """From x_T ~ N(0, I) of `shape` (B, …) through `steps` respaced timesteps: the step records."""
     x_T = randn(shape, generator)
     return core.sample(posterior, reverse, x_T, respace(reverse.schedule.T, steps), generator)
@@ -143,32 +159,39 @@ def sample(posterior: EpsPosterior, reverse: HotReverse, shape: Sequence[int], s
 
 # ---------------------------------------------------------------- Analytic-DPM statistics
 @torch.no_grad()
-def estimate_eps_sq(eps_model: EpsModel, forward: GaussianForward, x0: torch.Tensor, *,
-                    grid: int | Sequence[int] = 100, per_t: int = 256,
-                    generator: torch.Generator) -> dict[str, torch.Tensor]:
+def estimate_eps_sq(
+    eps_model: EpsModel,
+    forward: GaussianForward,
+    x0: torch.Tensor,
+    *,
+    grid: int | Sequence[int] = 100,
+    per_t: int = 256,
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
     """Monte-Carlo E‖ε_θ(x_t, t)‖²/d over the forward marginal, on `grid` timesteps spread over 1..T
     (or the given list), linearly interpolated to every t; `per_t` draws of x_0 from `x0` (N, …) each.
 
     Returns {"eps_sq": (T+1,), "x0_var": ()} for `HotReverse`.
     """
     T, device = forward.T, x0.device
-    ts = (torch.linspace(1, T, min(grid, T)).round().long() if isinstance(grid, int)
-          else torch.tensor(sorted(grid), dtype=torch.long)).unique()
+    ts = (
+        torch.linspace(1, T, min(grid, T)).round().long()
+        if isinstance(grid, int)
+        else torch.tensor(sorted(grid), dtype=torch.long)
+    ).unique()
     values = []
     for t in ts.tolist():
         idx = torch.randint(0, len(x0), (per_t,), generator=generator, device=generator.device).to(device)
         batch = x0[idx]
         noise = randn(batch.shape, generator).to(device)
-        tt = torch.full((per_t,), t, dtype=torch.long, device=device)
-        eps = eps_model(forward.sample(batch, t, noise), tt)
-        values.append(eps.double().pow(2).flatten(1).mean(1).mean().item())
-    full = torch.arange(T + 1, dtype=torch.float64)
-    eps_sq = torch.from_numpy(_interp(full.numpy(), ts.double().numpy(), values))
+        eps = eps_model(forward.sample(batch, t, noise), torch.full((per_t,), t, dtype=torch.long, device=device))
+        # ‖ε‖²/d has known mean 1, so it serves as a control variate: the optimal coefficient removes most
+        # of the Monte-Carlo noise where ε_θ ≈ ε (large t, where σ̄_t² = (β̄_t/ᾱ_t)²(1 - E‖ε_θ‖²/d) is
+        # most sensitive) and none of the precision where ‖ε_θ‖² is small (small t).
+        a = eps.double().pow(2).flatten(1).mean(1)
+        u = noise.double().pow(2).flatten(1).mean(1)
+        c = ((a - a.mean()) * (u - u.mean())).mean() / (u.var(unbiased=False) + 1e-30)
+        values.append((a.mean() - c * (u.mean() - 1.0)).item())
+    eps_sq = torch.from_numpy(np.interp(np.arange(T + 1), ts.numpy(), values))
     x0_var = x0.double().flatten(1).var(0).mean()
     return {"eps_sq": eps_sq, "x0_var": x0_var}
-
-
-def _interp(x, xp, fp):
-    import numpy as np
-
-    return np.interp(x, xp, np.asarray(fp))

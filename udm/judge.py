@@ -23,9 +23,16 @@ class DigitCNN(nn.Module):
     def __init__(self):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU())
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 7 * 7, 128),
+            nn.ReLU(),
+        )
         self.head = nn.Linear(128, 10)
 
     def features(self, img: torch.Tensor) -> torch.Tensor:
@@ -66,7 +73,8 @@ def train_classifier(out: Path, *, epochs: int = 8, seed: int = 0) -> dict:
         f"(4,500 digits, random ±2-pixel shifts), {epochs} epochs, {summary['seconds']} s on the CPU. "
         f"Held-out accuracy: {acc:.2%} on 500 digits.\n\nUsed as the quality judge: the share of samples "
         f"classified with confidence ≥ {CONFIDENT}, and the Fréchet distance of its 128-d penultimate features "
-        "to the held-out digits.\n\nRebuild: `python -m udm judge`.\n")
+        "to the held-out digits.\n\nRebuild: `python -m udm judge`.\n"
+    )
     return summary
 
 
@@ -83,8 +91,10 @@ def digit_scores(model: DigitCNN, samples: torch.Tensor, reference: torch.Tensor
     """Confident share and Fréchet distance of `samples` (N, 1, 28, 28) in [0, 1] against `reference`."""
     feats, ref = model.features(samples.cpu()), model.features(reference.cpu())
     probs = model.head(feats).softmax(1)
-    return {"confident": probs.max(1).values.ge(CONFIDENT).float().mean().item(),
-            "frechet": frechet(feats.double().numpy(), ref.double().numpy())}
+    return {
+        "confident": probs.max(1).values.ge(CONFIDENT).float().mean().item(),
+        "frechet": frechet(feats.double().numpy(), ref.double().numpy()),
+    }
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
@@ -96,7 +106,8 @@ def frechet_gaussians(mu1: np.ndarray, c1: np.ndarray, mu2: np.ndarray, c2: np.n
     """‖μ1 - μ2‖² + tr(C1 + C2 - 2 (C1 C2)^{1/2}): the 2-Wasserstein² distance of two Gaussians."""
     from scipy import linalg
 
-    covmean = linalg.sqrtm(c1 @ c2).real
+    eye = np.eye(len(c1)) * 1e-6  # dead ReLU features make the covariances singular; keep sqrtm stable
+    covmean = linalg.sqrtm((c1 + eye) @ (c2 + eye)).real
     return float(((mu1 - mu2) ** 2).sum() + np.trace(c1 + c2 - 2 * covmean))
 
 
@@ -126,10 +137,19 @@ def mixture_distance(x: torch.Tensor, mixture: data.Mixture) -> dict[str, float]
     for i in range(K):
         xi = x[k == i]
         if len(xi) < 3:
-            return {"frechet": float("inf"), "weight_err": float("inf"), "mean_err": float("inf"), "cov_err": float("inf")}
+            return {
+                "frechet": float("inf"),
+                "weight_err": float("inf"),
+                "mean_err": float("inf"),
+                "cov_err": float("inf"),
+            }
         m, c = xi.mean(0), torch.cov(xi.T)
         fr.append(frechet_gaussians(m.numpy(), c.numpy(), means[i].numpy(), covs[i].numpy()))
         mean_err.append((m - means[i]).norm().item())
         cov_err.append((c - covs[i]).abs().max().item())
-    return {"frechet": float(np.mean(fr)), "weight_err": (w - mixture.weights).abs().max().item(),
-            "mean_err": max(mean_err), "cov_err": max(cov_err)}
+    return {
+        "frechet": float(np.mean(fr)),
+        "weight_err": (w - mixture.weights).abs().max().item(),
+        "mean_err": max(mean_err),
+        "cov_err": max(cov_err),
+    }

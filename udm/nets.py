@@ -59,15 +59,30 @@ def unet_config(sample_size: int, small: bool = False) -> dict[str, Any]:
     The 28×28 net trains at ~0.7 s per batch of 128 on 2 cores; `small` is for tests.
     """
     if small:
-        return dict(sample_size=sample_size, in_channels=1, out_channels=1, layers_per_block=1,
-                    block_out_channels=(8, 16), norm_num_groups=4,
-                    down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"))
+        return dict(
+            sample_size=sample_size,
+            in_channels=1,
+            out_channels=1,
+            layers_per_block=1,
+            block_out_channels=(8, 16),
+            norm_num_groups=4,
+            down_block_types=("DownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "UpBlock2D"),
+        )
     deep = sample_size >= 16  # 28 → 14 → 7; an 8×8 image gets two levels
     channels = (16, 32, 64) if deep else (32, 64)
     down = ("DownBlock2D",) * (len(channels) - 1) + ("AttnDownBlock2D",)
     up = ("AttnUpBlock2D",) + ("UpBlock2D",) * (len(channels) - 1)
-    return dict(sample_size=sample_size, in_channels=1, out_channels=1, layers_per_block=1,
-                block_out_channels=channels, norm_num_groups=8, down_block_types=down, up_block_types=up)
+    return dict(
+        sample_size=sample_size,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
+        block_out_channels=channels,
+        norm_num_groups=8,
+        down_block_types=down,
+        up_block_types=up,
+    )
 
 
 def build(kind: str, **kwargs: Any) -> nn.Module:

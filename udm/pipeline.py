@@ -7,10 +7,12 @@ stay cached. The checkpoint folder is `checkpoints/` beside the package, or `$UD
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -18,6 +20,7 @@ from . import checkpoint, core, data, hot, oracle
 from .device import default_device, make_generator
 from .schedule import Schedule, make
 
+ModelName = Literal["trained", "exact"]
 MODELS: tuple[str, ...] = ("trained", "exact")
 MAX_SAMPLES = {"points": 4096, "images": 256}  # per request: CPU-safe sizes
 
@@ -30,18 +33,17 @@ def checkpoint_root() -> Path:
 class HotRequest:
     """One hot-diffusion run. `model="exact"` is the closed-form ε* (gaussians8 only)."""
 
-    data: str = "mnist28"
-    sampler: str = "ddim"
+    data: data.DatasetName = "mnist28"
+    sampler: hot.SamplerName = "ddim"
     steps: int = 50
     n: int = 16
     seed: int = 0
     eta: float | None = None  # None: the sampler's own (ddpm 1, ddim 0)
-    model: str = "trained"
+    model: ModelName = "trained"
 
     def __post_init__(self) -> None:
         data.check_name(self.data)
-        if self.sampler not in hot.SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; valid: {', '.join(hot.SAMPLERS)}")
+        hot.sampler_eta(self.sampler, self.eta)
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; valid: {', '.join(MODELS)}")
         if self.model == "exact" and self.data != "gaussians8":
@@ -51,8 +53,6 @@ class HotRequest:
             raise ValueError(f"number of samples must be between 1 and {cap} for {self.data}, got {self.n}")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a non-negative integer below 2^63, got {self.seed}")
-        if self.eta is not None and not 0.0 <= self.eta <= 1.0:
-            raise ValueError(f"eta must be in [0, 1], got {self.eta}")
 
 
 @dataclass(frozen=True)
@@ -65,19 +65,40 @@ class HotModel:
         return self.posterior.schedule
 
 
-@lru_cache(maxsize=None)
+_LOADING = threading.Lock()  # the app's warm-up and a first request share one load
+
+
 def hot_model(name: str, model: str = "trained", device: str | None = None) -> HotModel:
     """The shipped ε-model for dataset `name` (or the exact one), loaded once per device."""
-    dev = torch.device(device) if device else default_device()
+    with _LOADING:  # a second caller waits for the first load, then finds the model cached
+        return _hot_model(name, model, str(torch.device(device) if device else default_device()))
+
+
+def forget_models() -> None:
+    """Drop the loaded models (after the checkpoint folder changed)."""
+    _hot_model.cache_clear()
+
+
+def hot_schedule(name: str, model: str = "trained") -> Schedule:
+    """The noise schedule of a model, read from its config (nothing is loaded)."""
     if model == "exact":
-        sch = make("linear", 1000)
+        return make("linear", 1000)
+    cfg = checkpoint.load_config(checkpoint_root() / f"hot-{name}")
+    return make(cfg["schedule"], cfg["T"])
+
+
+@lru_cache(maxsize=None)
+def _hot_model(name: str, model: str, device: str) -> HotModel:
+    dev = torch.device(device)
+    if model == "exact":
+        sch = hot_schedule(name, model)
         eps = oracle.MixtureEps(data.gaussians8(), sch)
         x0 = data.points("gaussians8", 20_000, seed=1).to(dev)
-        stats = hot.estimate_eps_sq(eps, hot.GaussianForward(sch), x0, grid=200, per_t=2000,
-                                    generator=make_generator(0, dev))
+        stats = hot.estimate_eps_sq(
+            eps, hot.GaussianForward(sch), x0, grid=200, per_t=2000, generator=make_generator(0, dev)
+        )
         return HotModel(hot.EpsPosterior(eps, sch), stats)
-    folder = checkpoint_root() / f"hot-{name}"
-    net, cfg, stats = checkpoint.load(folder, dev)
+    net, cfg, stats = checkpoint.load(checkpoint_root() / f"hot-{name}", dev)
     return HotModel(hot.EpsPosterior(net, make(cfg["schedule"], cfg["T"])), stats)
 
 
@@ -103,3 +124,26 @@ def forward_strip(name: str, schedule: Schedule, n_frames: int = 8, seed: int = 
     x0 = data.training_set(name)[:1] if data.is_image(name) else data.points(name, 1000, seed)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
     return ts, torch.stack([to_data(name, fwd.sample(x0, t, noise)) for t in ts])
+
+
+def many_samples(
+    data_name: str,
+    sampler: str,
+    steps: int,
+    n: int,
+    *,
+    seed: int = 0,
+    model: str = "trained",
+    eta: float | None = None,
+    batch: int | None = None,
+    device: str | None = None,
+) -> torch.Tensor:
+    """n final samples in data space (for metrics), drawn in request-sized batches with seeds seed, seed+1, …"""
+    batch = batch or MAX_SAMPLES["images" if data.is_image(data_name) else "points"]
+    chunks = []
+    for i, start in enumerate(range(0, n, batch)):
+        req = HotRequest(
+            data=data_name, sampler=sampler, steps=steps, n=min(batch, n - start), seed=seed + i, eta=eta, model=model
+        )
+        chunks.append(to_data(data_name, core.last(hot_steps(req, device)).x_s))
+    return torch.cat(chunks)

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 
 ScheduleName = Literal["linear", "cosine"]
@@ -45,6 +46,8 @@ def _from_betas(betas: torch.Tensor) -> Schedule:
 def linear(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Schedule:
     """DDPM's linear schedule (Ho et al. 2020), scaled so any T spans the same noise range."""
     scale = 1000.0 / T
+    if scale * beta_end >= 1:
+        raise ValueError(f"the linear schedule needs T > {int(1000 * beta_end)}, got {T}")
     return _from_betas(torch.linspace(scale * beta_start, scale * beta_end, T, dtype=torch.float64))
 
 
@@ -67,10 +70,14 @@ def make(name: str, T: int = 1000) -> Schedule:
 
 
 def respace(T: int, K: int) -> list[int]:
-    """K increasing timesteps τ_1 < … < τ_K = T of 1..T, evenly spaced from the top.
+    """K increasing timesteps 1 = τ_1 < … < τ_K = T, evenly spread: τ_k = 1 + round((k-1)(T-1)/(K-1)).
 
-    The sampler walks them downwards, from T to τ_1 and then to 0 (diffusers' "trailing" spacing).
+    This is Bao et al.'s even trajectory (diffusers' "linspace" spacing, shifted by one): the walk
+    down ends with the step 1 → 0, where x̂_0 is the posterior mean at the smallest noise level, so
+    few-step sampling does not collapse each sample onto E[x_0 | x_{T/K}]. K = 1 is the single jump T → 0.
     """
     if not 1 <= K <= T:
         raise ValueError(f"steps must be between 1 and T={T}, got {K}")
-    return sorted({max(1, round(k * T / K)) for k in range(1, K + 1)})
+    if K == 1:
+        return [T]
+    return [1 + int(v) for v in np.linspace(0, T - 1, K).round()]  # numpy's rounding, as diffusers

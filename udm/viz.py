@@ -24,13 +24,14 @@ def grid(images: torch.Tensor, *, ncol: int | None = None, scale: int = 1, pad: 
     pix = (images[:, 0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)
     for i in range(n):
         r, c = divmod(i, ncol)
-        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = pix[i]
+        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = pix[i]
     img = Image.fromarray(canvas, "L")
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
 
 
-def scatter(points: torch.Tensor, *, reference: torch.Tensor | None = None, size: int = 320,
-            extent: float = 3.5) -> Image.Image:
+def scatter(
+    points: torch.Tensor, *, reference: torch.Tensor | None = None, size: int = 320, extent: float = 3.5
+) -> Image.Image:
     """2-D points (N, 2) drawn over optional reference data (grey), on [-extent, extent]²."""
     img = Image.new("RGB", (size, size), BACKGROUND)
     draw = ImageDraw.Draw(img)
@@ -47,7 +48,9 @@ def scatter(points: torch.Tensor, *, reference: torch.Tensor | None = None, size
     return img
 
 
-def picture(x: torch.Tensor, *, reference: torch.Tensor | None = None, scale: int = 4, ncol: int | None = None) -> Image.Image:
+def picture(
+    x: torch.Tensor, *, reference: torch.Tensor | None = None, scale: int = 4, ncol: int | None = None
+) -> Image.Image:
     """Images (N, 1, H, W) → a grid; points (N, 2) → a scatter plot."""
     if x.dim() == 4:
         return grid(x, scale=scale, ncol=ncol)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
+import torch
 from PIL import Image
 
 from .. import viz
@@ -53,15 +55,32 @@ def kept_indices(n_steps: int, limit: int = MAX_FRAMES) -> set[int]:
 
 @dataclass
 class Trajectory:
-    """Frames of one run, rendered on demand: (label, x_t picture, x̂_0 picture) per kept step."""
+    """Frames of one run, kept as small tensors (float16, data space) and drawn on demand by `render`."""
 
-    frames: list[tuple[str, Image.Image, Image.Image]] = field(default_factory=list)
+    render: Callable[[torch.Tensor], Image.Image]
+    frames: list[tuple[str, torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
-    def add(self, label: str, x_t: Image.Image, x0_hat: Image.Image) -> None:
-        self.frames.append((label, x_t, x0_hat))
+    def add(self, label: str, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:
+        self.frames.append((label, x_t.half(), x0_hat.half()))
 
-    def gif(self, render: Callable[[Image.Image, Image.Image], Image.Image] = viz.side_by_side) -> str:
+    def picture(self, k: int) -> tuple[str, Image.Image, Image.Image]:
+        label, a, b = self.frames[k]
+        return label, self.render(a.float()), self.render(b.float())
+
+    def gif(self) -> str:
         """Write the animation (x_t | x̂_0) to a temporary GIF and return its path."""
+        _forget_old_gifs()
         path = Path(tempfile.mkstemp(suffix=".gif", dir=_GIF_DIR)[1])
-        path.write_bytes(viz.gif_bytes([render(a, b) for _, a, b in self.frames]))
+        frames = [viz.side_by_side(*self.picture(k)[1:]) for k in range(len(self.frames))]
+        path.write_bytes(viz.gif_bytes(frames))
         return str(path)
+
+
+def _forget_old_gifs(max_age: float = 3600.0) -> None:
+    now = time.time()
+    for f in _GIF_DIR.glob("*.gif"):
+        try:
+            if now - f.stat().st_mtime > max_age:
+                f.unlink(missing_ok=True)
+        except FileNotFoundError:  # another request removed it first
+            pass

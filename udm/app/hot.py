@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache, partial
 
 import gradio as gr
 import torch
+from PIL import Image
 
 from .. import data, hot, pipeline, viz
 from .common import Trajectory, choice, kept_indices, number, whole
@@ -16,23 +18,39 @@ step x_s = ᾱ_s x̂_0 + √(β̄_s² − σ_t²)·(x_t − ᾱ_t x̂_0)/β̄_t 
 **DDIM** σ_t = η·that (η = 0: deterministic), **Analytic-DPM** also samples x̂_0 with the optimal
 variance σ̄_t² = (β̄_t/ᾱ_t)²(1 − E‖ε_θ‖²/d). Fewer steps skip timesteps."""
 MAX_STEPS = 1000
+TAB_MAX_SAMPLES = {"images": 64, "points": 2000}  # per request in the app: CPU-safe, and quick to draw
+TAB_DEFAULT_SAMPLES = {"images": 16, "points": 500}
 REFERENCE_POINTS = 1000
 
 
-def _picture(name: str, x: torch.Tensor, reference: torch.Tensor | None) -> "viz.Image.Image":
-    return viz.picture(x, reference=reference, scale=4 if name == "mnist28" else 8)
+def _kind(name: str) -> str:
+    return "images" if data.is_image(name) else "points"
+
+
+@lru_cache(maxsize=None)
+def _reference(name: str) -> torch.Tensor | None:
+    """Data drawn in grey behind 2-D samples."""
+    return None if data.is_image(name) else data.points(name, REFERENCE_POINTS, seed=123)
+
+
+def _picture(name: str, x: torch.Tensor, with_reference: bool = True) -> Image.Image:
+    return viz.picture(x, reference=_reference(name) if with_reference else None, scale=4 if name == "mnist28" else 8)
 
 
 def _request(dataset, model, sampler, steps, eta, seed, n) -> pipeline.HotRequest:
     dataset = choice(dataset, "dataset", data.DATASETS)
-    cap = pipeline.MAX_SAMPLES["images" if data.is_image(dataset) else "points"]
+    cap = TAB_MAX_SAMPLES[_kind(dataset)]
     sampler = choice(sampler, "sampler", hot.SAMPLERS)
     try:
         return pipeline.HotRequest(
-            data=dataset, model=choice(model, "model", pipeline.MODELS), sampler=sampler,
-            steps=whole(steps, "steps", 1, MAX_STEPS), n=whole(n, "number of samples", 1, cap),
+            data=dataset,
+            model=choice(model, "model", pipeline.MODELS),
+            sampler=sampler,
+            steps=whole(steps, "steps", 1, MAX_STEPS),
+            n=whole(n, "number of samples", 1, cap),
             seed=whole(seed, "seed", 0, 2**31 - 1),
-            eta=None if sampler.endswith("ddpm") else number(eta, "eta", 0.0, 1.0))
+            eta=None if sampler.endswith("ddpm") else number(eta, "eta", 0.0, 1.0),
+        )
     except ValueError as e:
         raise gr.Error(str(e)) from None
 
@@ -40,39 +58,48 @@ def _request(dataset, model, sampler, steps, eta, seed, n) -> pipeline.HotReques
 def generate(dataset, model, sampler, steps, eta, seed, n, progress=gr.Progress()):
     """Stream (x_t, x̂_0, caption) while sampling; finish with the animation, samples and scrub range."""
     req = _request(dataset, model, sampler, steps, eta, seed, n)
-    ref = None if data.is_image(req.data) else data.points(req.data, REFERENCE_POINTS, seed=123)
-    keep, traj = kept_indices(req.steps), Trajectory()
-    start, last_yield = time.perf_counter(), 0.0
+    keep, traj = kept_indices(req.steps), Trajectory(render=partial(_picture, req.data))
+    start, last_yield, final = time.perf_counter(), 0.0, None
     try:
-        steps_iter = pipeline.hot_steps(req)
-    except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
-    final = None
-    for step in steps_iter:
-        progress((step.index + 1) / req.steps, desc=f"t = {step.t} → {step.s}")
-        final = step.x_s
-        now = time.perf_counter()
-        if step.index in keep or step.index == 0:
-            xt = _picture(req.data, pipeline.to_data(req.data, step.x_t), ref)
-            x0 = _picture(req.data, pipeline.to_data(req.data, step.x0_hat), ref)
-            traj.add(f"step {step.index + 1}/{req.steps}: t = {step.t}", xt, x0)
+        for step in pipeline.hot_steps(req):
+            progress((step.index + 1) / req.steps, desc=f"t = {step.t} → {step.s}")
+            final = step.x_s
+            if step.index not in keep:
+                continue
+            traj.add(
+                f"step {step.index + 1}/{req.steps}: t = {step.t}",
+                pipeline.to_data(req.data, step.x_t),
+                pipeline.to_data(req.data, step.x0_hat),
+            )
+            now = time.perf_counter()
             if step.index == 0 or now - last_yield > 0.1:  # stream at most ~10 frames a second
                 last_yield = now
-                yield xt, x0, f"step {step.index + 1}/{req.steps}: t = {step.t}", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                label, xt, x0 = traj.picture(-1)
+                yield xt, x0, label, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    except (ValueError, FileNotFoundError) as e:
+        raise gr.Error(str(e)) from None
     seconds = time.perf_counter() - start
-    samples = _picture(req.data, pipeline.to_data(req.data, final), ref)
-    label, xt, x0 = traj.frames[-1]
-    info = (f"{req.sampler}, {req.steps} steps, {req.n} samples, seed {req.seed}: {seconds:.2f} s, "
-            f"{req.steps} network evaluations.")
-    yield (xt, x0, info, samples, traj.gif(), traj,
-           gr.update(minimum=0, maximum=len(traj.frames) - 1, value=len(traj.frames) - 1, interactive=True))
+    label, xt, x0 = traj.picture(-1)
+    info = (
+        f"{req.sampler}, {req.steps} steps, {req.n} samples, seed {req.seed}: {seconds:.2f} s, "
+        f"{req.steps} network evaluations."
+    )
+    yield (
+        xt,
+        x0,
+        info,
+        _picture(req.data, pipeline.to_data(req.data, final)),
+        traj.gif(),
+        traj,
+        gr.update(minimum=0, maximum=len(traj.frames) - 1, value=len(traj.frames) - 1, interactive=True),
+    )
 
 
 def scrub(traj: Trajectory | None, k):
     """Show kept frame k of the last run."""
     if traj is None or not traj.frames:
         raise gr.Error("run Generate first: there is no trajectory to scrub yet")
-    label, xt, x0 = traj.frames[whole(k, "frame", 0, len(traj.frames) - 1)]
+    label, xt, x0 = traj.picture(whole(k, "frame", 0, len(traj.frames) - 1))
     return xt, x0, label
 
 
@@ -80,12 +107,17 @@ def forward_strip(dataset):
     """x_0 → x_T on one example (images) or a cloud (points), 8 frames."""
     dataset = choice(dataset, "dataset", data.DATASETS)
     try:
-        schedule = pipeline.hot_model(dataset, "trained" if dataset != "gaussians8" else "exact").schedule
+        schedule = pipeline.hot_schedule(dataset)
     except FileNotFoundError as e:
         raise gr.Error(str(e)) from None
     ts, frames = pipeline.forward_strip(dataset, schedule)
-    strip = viz.side_by_side(*[_picture(dataset, f, None) for f in frames])
+    strip = viz.side_by_side(*[_picture(dataset, f, with_reference=False) for f in frames])
     return strip, "forward process x_0 → x_T at t = " + ", ".join(map(str, ts))
+
+
+def _samples_slider(dataset):
+    kind = _kind(choice(dataset, "dataset", data.DATASETS))
+    return gr.update(maximum=TAB_MAX_SAMPLES[kind], value=TAB_DEFAULT_SAMPLES[kind])
 
 
 def build() -> gr.Blocks:
@@ -94,14 +126,20 @@ def build() -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 dataset = gr.Dropdown(list(data.DATASETS), value="mnist28", label="dataset")
-                model = gr.Radio(list(pipeline.MODELS), value="trained", label="model",
-                                 info="exact: the closed-form ε* (gaussians8 only)")
+                model = gr.Radio(
+                    list(pipeline.MODELS),
+                    value="trained",
+                    label="model",
+                    info="exact: the closed-form ε* (gaussians8 only)",
+                )
                 sampler = gr.Dropdown(list(hot.SAMPLERS), value="ddim", label="sampler")
                 steps = gr.Slider(1, MAX_STEPS, value=50, step=1, label="steps K")
                 eta = gr.Slider(0, 1, value=0, step=0.05, label="η", info="ddim / analytic-ddim only")
                 with gr.Row():
                     seed = gr.Number(0, precision=0, label="seed")
-                    n = gr.Slider(1, 64, value=16, step=1, label="samples")
+                    n = gr.Slider(
+                        1, TAB_MAX_SAMPLES["images"], value=TAB_DEFAULT_SAMPLES["images"], step=1, label="samples"
+                    )
                 run = gr.Button("Generate", variant="primary")
             with gr.Column(scale=2):
                 with gr.Row():
@@ -115,10 +153,16 @@ def build() -> gr.Blocks:
                 strip = gr.Image(label="forward process", format="png", type="pil", interactive=False)
                 strip_caption = gr.Markdown()
         traj = gr.State(None)
-        run.click(generate, [dataset, model, sampler, steps, eta, seed, n],
-                  [x_t, x0_hat, caption, samples, animation, traj, frame], api_name="hot_generate",
-                  concurrency_limit=2, preprocess=False)  # raw values: our checks name the field at fault
+        run.click(
+            generate,
+            [dataset, model, sampler, steps, eta, seed, n],
+            [x_t, x0_hat, caption, samples, animation, traj, frame],
+            api_name="hot_generate",
+            concurrency_limit=2,
+            preprocess=False,
+        )  # raw values: our checks name the field at fault
         frame.release(scrub, [traj, frame], [x_t, x0_hat, caption], api_name="hot_scrub", preprocess=False)
         dataset.change(forward_strip, [dataset], [strip, strip_caption], api_name="hot_forward")
+        dataset.change(_samples_slider, [dataset], [n], api_visibility="private")
         tab.load(forward_strip, [dataset], [strip, strip_caption], api_visibility="private")
     return tab
