@@ -62,6 +62,10 @@ def is_image(name: str) -> bool:
     return check_name(name) in IMAGES
 
 
+def kind(name: str) -> Literal["images", "points"]:
+    return "images" if is_image(name) else "points"
+
+
 def points(name: str, n: int, seed: int = 0) -> torch.Tensor:
     """n fresh samples (n, 2) of a 2-D toy distribution; the same seed gives the same points."""
     check_name(name, POINTS)

@@ -48,7 +48,7 @@ class HotRequest:
             raise ValueError(f"unknown model {self.model!r}; valid: {', '.join(MODELS)}")
         if self.model == "exact" and self.data != "gaussians8":
             raise ValueError("the exact model exists only for gaussians8 (a true Gaussian mixture)")
-        cap = MAX_SAMPLES["images" if data.is_image(self.data) else "points"]
+        cap = MAX_SAMPLES[data.kind(self.data)]
         if not 1 <= self.n <= cap:
             raise ValueError(f"number of samples must be between 1 and {cap} for {self.data}, got {self.n}")
         if not 0 <= self.seed < 2**63:
@@ -139,7 +139,7 @@ def many_samples(
     device: str | None = None,
 ) -> torch.Tensor:
     """n final samples in data space (for metrics), drawn in request-sized batches with seeds seed, seed+1, …"""
-    batch = batch or MAX_SAMPLES["images" if data.is_image(data_name) else "points"]
+    batch = batch or MAX_SAMPLES[data.kind(data_name)]
     chunks = []
     for i, start in enumerate(range(0, n, batch)):
         req = HotRequest(

@@ -16,7 +16,7 @@ from PIL import Image
 from .. import viz
 
 MAX_FRAMES = 100  # frames kept per run for the scrub slider and the GIF
-_GIF_DIR = Path(tempfile.mkdtemp(prefix="udm-gifs-"))
+_GIF_DIR = Path(tempfile.gettempdir()) / "udm-gifs"  # created on first use, not at import
 
 
 def whole(value, name: str, lo: int, hi: int) -> int:
@@ -69,6 +69,7 @@ class Trajectory:
 
     def gif(self) -> str:
         """Write the animation (x_t | x̂_0) to a temporary GIF and return its path."""
+        _GIF_DIR.mkdir(exist_ok=True)
         _forget_old_gifs()
         path = Path(tempfile.mkstemp(suffix=".gif", dir=_GIF_DIR)[1])
         frames = [viz.side_by_side(*self.picture(k)[1:]) for k in range(len(self.frames))]

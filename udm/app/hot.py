@@ -23,10 +23,6 @@ TAB_DEFAULT_SAMPLES = {"images": 16, "points": 500}
 REFERENCE_POINTS = 1000
 
 
-def _kind(name: str) -> str:
-    return "images" if data.is_image(name) else "points"
-
-
 @lru_cache(maxsize=None)
 def _reference(name: str) -> torch.Tensor | None:
     """Data drawn in grey behind 2-D samples."""
@@ -39,7 +35,7 @@ def _picture(name: str, x: torch.Tensor, with_reference: bool = True) -> Image.I
 
 def _request(dataset, model, sampler, steps, eta, seed, n) -> pipeline.HotRequest:
     dataset = choice(dataset, "dataset", data.DATASETS)
-    cap = TAB_MAX_SAMPLES[_kind(dataset)]
+    cap = TAB_MAX_SAMPLES[data.kind(dataset)]
     sampler = choice(sampler, "sampler", hot.SAMPLERS)
     try:
         return pipeline.HotRequest(
@@ -116,7 +112,7 @@ def forward_strip(dataset):
 
 
 def _samples_slider(dataset):
-    kind = _kind(choice(dataset, "dataset", data.DATASETS))
+    kind = data.kind(choice(dataset, "dataset", data.DATASETS))
     return gr.update(maximum=TAB_MAX_SAMPLES[kind], value=TAB_DEFAULT_SAMPLES[kind])
 
 
