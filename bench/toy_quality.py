@@ -39,8 +39,12 @@ def table(name: str, model: str = "trained") -> tuple[list[str], list[list]]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--write-card", action="store_true")
-    p.add_argument("--data", nargs="*", default=[*data.POINTS, "digits8", "exact"],
-                   help="datasets to judge; 'exact' is gaussians8's closed-form model")
+    p.add_argument(
+        "--data",
+        nargs="*",
+        default=[*data.POINTS, "digits8", "exact"],
+        help="datasets to judge; 'exact' is gaussians8's closed-form model",
+    )
     args = p.parse_args()
     jobs = [("gaussians8", "exact") if n == "exact" else (data.check_name(n), "trained") for n in args.data]
     for name, model in jobs:

@@ -6,26 +6,62 @@ import pytest
 @pytest.fixture(scope="session")
 def _tiny_root(tmp_path_factory):
     """Tiny hot-diffusion checkpoints (a few training steps each), made once per test session."""
-    from udm.train import default_config, train
+    from udm.train import ColdTrainConfig, default_config, train, train_cold
 
     root = tmp_path_factory.mktemp("checkpoints")
     for name, steps in (("moons", 30), ("digits8", 3), ("mnist28", 2)):
         cfg = default_config(name, small=True, steps=steps, batch_size=32, stats_grid=5, stats_per_t=8)
         train(cfg, root / f"hot-{name}", progress=False)
+    train_cold(ColdTrainConfig(small=True, steps=2, batch_size=16, T=10), root / "cold-mnist28", progress=False)
+    from udm import textmodel
+
+    for process in textmodel.PROCESSES:
+        for name in ("en5", "zh4"):
+            cfg = textmodel.default_config(process, name, small=True, steps=2, batch_size=16)
+            textmodel.train(cfg, root / f"{process}-{name}", progress=False)
     return root
 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoints(_tiny_root):
     """Point the checkpoint root at the tiny checkpoints for one test module, then restore it."""
-    from udm import pipeline
+    from udm import cold_pipeline, pipeline, text_pipeline
+
+    def forget():
+        pipeline.forget_models()
+        cold_pipeline.forget_models()
+        text_pipeline.forget_models()
 
     old = os.environ.get("UDM_CHECKPOINTS")
     os.environ["UDM_CHECKPOINTS"] = str(_tiny_root)
-    pipeline.forget_models()
+    forget()
     yield _tiny_root
-    pipeline.forget_models()
+    forget()
     if old is None:
         del os.environ["UDM_CHECKPOINTS"]
     else:
         os.environ["UDM_CHECKPOINTS"] = old
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(tiny_checkpoints):
+    """The whole app launched on a free port over the tiny checkpoints, and a gradio_client for it."""
+    from gradio_client import Client
+
+    import app
+
+    demo = app.build()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()

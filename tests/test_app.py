@@ -1,30 +1,9 @@
 """The app's endpoints through gradio_client against a launched server, on tiny checkpoints."""
 
-import socket
 import time
 
 import pytest
-from gradio_client import Client
 from PIL import Image
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def client(tiny_checkpoints):
-    import app
-
-    demo = app.build()
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
 
 
 def test_every_event_is_named(client):

@@ -59,11 +59,28 @@ def write_card(folder: Path) -> None:
     """(Re)write the model card from config.json, plus quality.json and samples.png when present."""
     cfg = load_config(folder)
     tr = cfg.get("train", {})
+    if cfg["process"] == "cold":
+        variants = ", ".join(f"{v['degradation']} (σ = {v['sigma']})" for v in cfg["variants"])
+        head = (
+            f"Cold diffusion on `{cfg['data']}`, T = {cfg['T']}: one restoration network G_t "
+            f"(`{cfg['net']['kind']}`, {tr.get('parameters', '?'):,} parameters, EMA weights) for the variants "
+            f"{variants}, told apart by a class embedding. Loss: L1 ‖x_0 − G_t(F_t(x_0) + σ ε)‖₁."
+        )
+        rebuild, extra = "python -m udm train --process cold", []
+    else:
+        head = (
+            f"{cfg['process']} diffusion on `{cfg['data']}`; {cfg['schedule']} schedule, T = {cfg['T']}; "
+            f"network `{cfg['net']['kind']}` with {tr.get('parameters', '?'):,} parameters; EMA weights."
+        )
+        rebuild = f"python -m udm train --data {cfg['data']}"
+        extra = [
+            "- `stats.safetensors`: Analytic-DPM's Monte-Carlo E‖ε_θ(x_t, t)‖²/d for t = 0..T "
+            f"({tr.get('stats_grid')} timesteps × {tr.get('stats_per_t')} draws, interpolated) and Var[x_0]."
+        ]
     lines = [
         f"# {folder.name}",
         "",
-        f"{cfg['process']} diffusion on `{cfg['data']}`; {cfg['schedule']} schedule, T = {cfg['T']}; "
-        f"network `{cfg['net']['kind']}` with {tr.get('parameters', '?'):,} parameters; EMA weights.",
+        head,
         "",
         "## Training",
         "",
@@ -71,23 +88,24 @@ def write_card(folder: Path) -> None:
         f"- steps: {tr.get('steps')} × batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')} "
         f"(warm-up {tr.get('warmup')}, cosine decay), EMA {tr.get('ema_decay')}",
         f"- time: {tr.get('seconds')} s on `{tr.get('device')}`; final loss (smoothed): {tr.get('final_loss_ema')}",
-        f"- rebuild: `python -m udm train --data {cfg['data']} --out checkpoints/{folder.name}`",
-        "- `stats.safetensors`: Analytic-DPM's Monte-Carlo E‖ε_θ(x_t, t)‖²/d for t = 0..T "
-        f"({tr.get('stats_grid')} timesteps × {tr.get('stats_per_t')} draws, interpolated) and Var[x_0].",
+        f"- rebuild: `{rebuild} --out checkpoints/{folder.name}`",
+        *extra,
     ]
     quality = folder / "quality.json"
     if quality.is_file():
         q = json.loads(quality.read_text())
-        lines += [
-            "",
-            "## Quality",
-            "",
-            q.get("note", ""),
-            "",
-            "| " + " | ".join(q["columns"]) + " |",
-            "|" + " --- |" * len(q["columns"]),
-        ]
-        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in q["rows"]]
+        lines += ["", "## Quality"]
+        for table in q.get("tables", [q]):  # one table, or several with titles
+            if table.get("title"):
+                lines += ["", f"### {table['title']}"]
+            lines += [
+                "",
+                table.get("note", ""),
+                "",
+                "| " + " | ".join(table["columns"]) + " |",
+                "|" + " --- |" * len(table["columns"]),
+            ]
+            lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table["rows"]]
         if q.get("command"):
             lines += ["", f"Measured by `{q['command']}`."]
     if (folder / "samples.png").is_file():

@@ -10,8 +10,36 @@ from . import checkpoint, data
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import default_config, train
+    from .train import ColdTrainConfig, default_config, train, train_cold
 
+    if args.process == "cold":
+        overrides = {
+            k: v
+            for k, v in dict(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed).items()
+            if v is not None
+        }
+        cfg = ColdTrainConfig(data=args.data or "mnist28", small=args.small, **overrides)
+        out = Path(args.out) if args.out else checkpoint.path(f"cold-{cfg.data}")
+        summary = train_cold(cfg, out, progress=not args.quiet)
+        print(f"saved {out} ({summary})")
+        return 0
+    if args.process in ("mask", "edit"):
+        from . import textmodel
+
+        overrides = {
+            k: v
+            for k, v in dict(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed).items()
+            if v is not None
+        }
+        cfg = textmodel.default_config(args.process, args.data or "en5", small=args.small, **overrides)
+        out = Path(args.out) if args.out else checkpoint.path(f"{cfg.process}-{cfg.data}")
+        summary = textmodel.train(cfg, out, progress=not args.quiet)
+        print(f"saved {out} ({summary})")
+        return 0
+    if args.process != "hot":
+        raise ValueError(f"unknown process {args.process!r}; valid: hot, cold, mask, edit")
+    if args.data is None:
+        raise ValueError("--data is required for hot diffusion")
     overrides = {
         k: v
         for k, v in dict(
@@ -46,7 +74,77 @@ def _judge(args: argparse.Namespace) -> int:
     return 0
 
 
-PROCESSES = ("hot",)
+PROCESSES = ("hot", "cold", "mask", "edit")
+
+
+def _records(args: argparse.Namespace):
+    """(dataset name, step records) of the run the arguments describe."""
+    from . import pipeline
+
+    if args.process != "hot" and args.model != "trained" and args.process not in ("mask", "edit"):
+        raise ValueError("--model exact exists for hot (gaussians8) and the text processes only")
+    if args.process == "cold":
+        from .cold_pipeline import ColdRequest, cold_steps
+
+        if args.steps is not None or args.eta is not None or args.model != "trained":
+            raise ValueError("--steps, --eta and --model are hot-diffusion options; cold runs t, t−1, …, 1")
+        req = ColdRequest(
+            degradation=args.degradation,
+            sampler=args.sampler or "improved",
+            sigma=args.sigma,
+            n=args.n,
+            seed=args.seed,
+            start_noise=args.start_noise,
+            fresh=args.fresh,
+            restore_from=args.restore_from,
+            data=args.data or "mnist28",
+        )
+        return req.data, cold_steps(req)
+    if args.restore_from is not None or args.fresh is not None or args.sigma or args.start_noise:
+        raise ValueError("--restore-from, --fresh, --sigma and --start-noise are cold-diffusion options")
+    req = pipeline.HotRequest(
+        data=args.data or "mnist28",
+        sampler=args.sampler or "ddim",
+        steps=50 if args.steps is None else args.steps,
+        n=args.n,
+        seed=args.seed,
+        eta=args.eta,
+        model=args.model,
+    )
+    return req.data, pipeline.hot_steps(req)
+
+
+def _sample_text(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import text
+    from .text_pipeline import TextRequest, text_steps
+
+    if args.steps is not None or args.eta is not None or args.restore_from is not None or args.sigma:
+        raise ValueError("--steps, --eta, --sigma and --restore-from do not apply to the mask and edit models")
+    req = TextRequest(
+        process=args.process,
+        data=args.data or "en5",
+        sampler=args.sampler or "improved",
+        model=args.model,
+        n=args.n,
+        seed=args.seed,
+        k=args.k,
+        temperature=args.temperature,
+        pattern=args.pattern,
+    )
+    vocab = text.vocab(req.data)
+    ts, x_t, x0_hat, final = [], [], [], None
+    for step in text_steps(req):
+        ts.append(step.t)
+        x_t.append(vocab.decode(step.x_t.cpu()))
+        x0_hat.append(vocab.decode(step.x0_hat.cpu()))
+        final = vocab.decode(step.x_s.cpu())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, texts=np.array(final), x0_hat=np.array(x0_hat), x_t=np.array(x_t), timesteps=np.array(ts))
+    print(f"wrote {out}: texts ({len(final)},), x0_hat ({len(ts)}, {len(final)}); first: {' '.join(final[:8])}")
+    return 0
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -57,17 +155,19 @@ def _sample(args: argparse.Namespace) -> int:
 
     if args.process not in PROCESSES:
         raise ValueError(f"unknown process {args.process!r}; valid: {', '.join(PROCESSES)}")
+    if args.process in ("mask", "edit"):
+        return _sample_text(args)
+    if args.k != 1 or args.pattern is not None or args.temperature != 1.0:
+        raise ValueError("--k, --pattern and --temperature are options of the mask and edit models")
     if not 1 <= args.scale <= 16:
         raise ValueError(f"--scale must be between 1 and 16, got {args.scale}")
-    req = pipeline.HotRequest(
-        data=args.data, sampler=args.sampler, steps=args.steps, n=args.n, seed=args.seed, eta=args.eta, model=args.model
-    )
+    name, records = _records(args)
     ts, x_t, x0_hat, final = [], [], [], None
-    for step in pipeline.hot_steps(req):
+    for step in records:
         ts.append(step.t)
-        x_t.append(pipeline.to_data(req.data, step.x_t))
-        x0_hat.append(pipeline.to_data(req.data, step.x0_hat))
-        final = pipeline.to_data(req.data, step.x_s)
+        x_t.append(pipeline.to_data(name, step.x_t))
+        x0_hat.append(pipeline.to_data(name, step.x0_hat))
+        final = pipeline.to_data(name, step.x_s)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
@@ -95,9 +195,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m udm", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a hot-diffusion ε-model and save a checkpoint")
-    t.add_argument("--data", required=True, help=", ".join(data.DATASETS))
-    t.add_argument("--out", help="checkpoint folder (default checkpoints/hot-DATA)")
+    t = sub.add_parser("train", help="train a model and save a checkpoint")
+    t.add_argument(
+        "--process",
+        default="hot",
+        help="hot (an ε-model), cold (the restorer for all degradations), mask or edit (a BERT)",
+    )
+    t.add_argument("--data", help=", ".join(data.DATASETS) + " (cold: mnist28); mask, edit: en5 or zh4")
+    t.add_argument("--out", help="checkpoint folder (default checkpoints/PROCESS-DATA)")
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
@@ -109,14 +214,26 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="sample with a shipped model; write samples and the x̂_0 trajectory")
     s.add_argument("--process", default="hot", help=", ".join(PROCESSES))
-    s.add_argument("--data", default="mnist28", help=", ".join(data.DATASETS))
-    s.add_argument("--sampler", default="ddim", help="ddpm, ddim, analytic-ddpm, analytic-ddim")
-    s.add_argument("--steps", type=int, default=50)
-    s.add_argument("--eta", type=float, help="DDIM's η in [0, 1] (ddim, analytic-ddim)")
-    s.add_argument("--model", default="trained", help="trained, or exact (gaussians8's closed-form ε*)")
+    s.add_argument("--data", help=", ".join(data.DATASETS) + " (default mnist28); mask, edit: en5 (default), zh4")
+    s.add_argument(
+        "--sampler", help="hot: ddpm, ddim (default), analytic-ddpm, analytic-ddim; others: naive, improved (default)"
+    )
+    s.add_argument("--steps", type=int, help="hot: number of steps K ≤ T (default 50)")
+    s.add_argument("--eta", type=float, help="hot: DDIM's η in [0, 1] (ddim, analytic-ddim)")
+    s.add_argument(
+        "--model", default="trained", help="trained, or exact (gaussians8's ε*; the training list's q(x_0|x_t))"
+    )
+    s.add_argument("--degradation", default="blur", help="cold: blur, mask, pixelate, fade")
+    s.add_argument("--sigma", type=float, default=0.0, help="cold: forward noise σ (one the restorer was trained at)")
+    s.add_argument("--start-noise", type=float, default=0.0, help="cold: extra noise added to x_T, in [0, 1]")
+    s.add_argument("--fresh", type=float, help="cold, improved: share of fresh noise per step in [0, 1] (default 0)")
+    s.add_argument("--restore-from", type=int, help="cold: restore held-out digits degraded to this t")
+    s.add_argument("--k", type=int, default=1, help="mask: positions revealed per step")
+    s.add_argument("--pattern", help="mask: fill the blanks of a pattern, e.g. 'c?a?e' or '一?二?'")
+    s.add_argument("--temperature", type=float, default=1.0, help="mask, edit: sampling temperature")
     s.add_argument("-n", type=int, default=64, help="number of samples")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True, help=".npz: samples (N, …) in data space, x0_hat and x_t (steps, N, …)")
+    s.add_argument("--out", required=True, help=".npz: samples (N, …) or texts (N,), with x0_hat and x_t (steps, N, …)")
     s.add_argument("--png", help="also write a grid / scatter of the samples")
     s.add_argument("--gif", help="also write an animation of x_t and x̂_0")
     s.add_argument("--scale", type=int, default=4, help="pixels per image pixel in --png / --gif")

@@ -153,3 +153,28 @@ def mixture_distance(x: torch.Tensor, mixture: data.Mixture) -> dict[str, float]
         "mean_err": max(mean_err),
         "cov_err": max(cov_err),
     }
+
+
+# ---------------------------------------------------------------- restoration and diversity (images in [0, 1])
+DISTINCT_TOL = 0.02  # two images count as the same when their mean absolute pixel difference is below this
+
+
+def restoration_scores(x: torch.Tensor, originals: torch.Tensor) -> dict[str, float]:
+    """Mean L1 per pixel and mean PSNR (dB, peak 1) of restorations against the originals."""
+    err = (x.float() - originals.float()).flatten(1)
+    mse = err.pow(2).mean(1).clamp_min(1e-10)
+    return {"l1": err.abs().mean().item(), "psnr": (10 * torch.log10(1 / mse)).mean().item()}
+
+
+def diversity(x: torch.Tensor, tol: float = DISTINCT_TOL) -> dict[str, float]:
+    """Mean pairwise L1 distance per pixel, and the number of distinct images (greedy: an image is new
+    when it differs from every image already counted by ≥ `tol` mean absolute difference)."""
+    flat = x.float().flatten(1)
+    n = flat.shape[0]
+    d = torch.cdist(flat, flat, p=1) / flat.shape[1]  # (n, n)
+    pairwise = d.sum().item() / (n * (n - 1)) if n > 1 else 0.0
+    kept: list[int] = []
+    for i in range(n):
+        if not kept or bool((d[i, kept] >= tol).all()):
+            kept.append(i)
+    return {"pairwise": pairwise, "distinct": float(len(kept))}

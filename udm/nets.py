@@ -53,6 +53,22 @@ class UNet(nn.Module):
         return self.unet(x, t).sample
 
 
+class Restorer(nn.Module):
+    """G_t(x_t) = x_t + UNet(x_t, t, variant) for cold diffusion: one UNet for several degradations
+    (`variant` picks a learned class embedding added to the time embedding). t in 1..T is spread over
+    1..1000 so the sinusoidal time embedding sees the same range as in hot diffusion."""
+
+    def __init__(self, T: int, variants: int, **unet_kwargs: Any):
+        super().__init__()
+        from diffusers import UNet2DModel
+
+        self.T = T
+        self.unet = UNet2DModel(num_class_embeds=variants, **unet_kwargs)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, variant: torch.Tensor) -> torch.Tensor:
+        return x + self.unet(x, t * (1000 // self.T), class_labels=variant).sample
+
+
 def unet_config(sample_size: int, small: bool = False) -> dict[str, Any]:
     """UNet2DModel arguments sized for this CPU: 16-32-64 channels, attention only at the coarsest level.
 
@@ -89,6 +105,9 @@ def build(kind: str, **kwargs: Any) -> nn.Module:
     """A network from its JSON-able description (the `net` entry of a checkpoint config)."""
     if kind == "mlp":
         return TimeMLP(**kwargs)
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     if kind == "unet":
-        return UNet(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
-    raise ValueError(f"unknown network kind {kind!r}; valid: mlp, unet")
+        return UNet(**kwargs)
+    if kind == "restorer":
+        return Restorer(**kwargs)
+    raise ValueError(f"unknown network kind {kind!r}; valid: mlp, unet, restorer")

@@ -73,17 +73,14 @@ def _batches(loader: DataLoader):
         yield from loader
 
 
-def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
-    """Train, then save EMA weights, config, Analytic-DPM statistics and a model card to `out`."""
+def fit(model: torch.nn.Module, loss_fn, x0: torch.Tensor, cfg, desc: str, progress: bool = True):
+    """The shared loop: AdamW, warm-up + cosine decay, gradient clipping, EMA. `loss_fn(model, batch)`.
+
+    Returns (the unwrapped model carrying the EMA weights, summary, accelerator)."""
     from accelerate import Accelerator
     from diffusers.training_utils import EMAModel
 
     acc = Accelerator()
-    torch.manual_seed(cfg.seed)
-    x0 = data.training_set(cfg.data, seed=cfg.seed)
-    forward = hot.GaussianForward(make(cfg.schedule, cfg.T))
-    net = net_config(cfg)
-    model = nets.build(**net)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     loader = DataLoader(TensorDataset(x0), batch_size=min(cfg.batch_size, len(x0)), shuffle=True, drop_last=True)
@@ -92,10 +89,10 @@ def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, An
     ema.to(acc.device)
 
     start, smooth, batches = time.time(), None, _batches(loader)
-    bar = tqdm(range(cfg.steps), disable=not (progress and acc.is_local_main_process), desc=f"train {cfg.data}")
+    bar = tqdm(range(cfg.steps), disable=not (progress and acc.is_local_main_process), desc=desc)
     for _ in bar:
         (batch,) = next(batches)
-        loss = hot.loss(model, forward, batch)
+        loss = loss_fn(model, batch)
         acc.backward(loss)
         acc.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -104,24 +101,35 @@ def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, An
         ema.step(model.parameters())
         smooth = loss.item() if smooth is None else 0.99 * smooth + 0.01 * loss.item()
         bar.set_postfix(loss=f"{smooth:.4f}")
-    seconds = time.time() - start
-
+    summary = {"steps": cfg.steps, "seconds": round(time.time() - start, 1), "final_loss_ema": round(smooth, 5)}
     acc.wait_for_everyone()
-    summary = {"steps": cfg.steps, "seconds": round(seconds, 1), "final_loss_ema": round(smooth, 5)}
+    final = acc.unwrap_model(model)
+    ema.copy_to(final.parameters())
+    summary["parameters"] = sum(p.numel() for p in final.parameters())
+    summary["device"] = str(acc.device)
+    return final.eval(), summary, acc
+
+
+def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Train, then save EMA weights, config, Analytic-DPM statistics and a model card to `out`."""
+    torch.manual_seed(cfg.seed)
+    x0 = data.training_set(cfg.data, seed=cfg.seed)
+    forward = hot.GaussianForward(make(cfg.schedule, cfg.T))
+    net = net_config(cfg)
+    model, summary, acc = fit(
+        nets.build(**net), lambda m, b: hot.loss(m, forward, b), x0, cfg, f"train {cfg.data}", progress
+    )
     if acc.is_main_process:
-        final = acc.unwrap_model(model)
-        ema.copy_to(final.parameters())
-        n_params = sum(p.numel() for p in final.parameters())
         config = {
             "process": "hot",
             "data": cfg.data,
             "schedule": cfg.schedule,
             "T": cfg.T,
             "net": net,
-            "train": {**asdict(cfg), **summary, "parameters": n_params, "device": str(acc.device)},
+            "train": {**asdict(cfg), **summary},
         }
-        checkpoint.save(out, final, config)
-        write_stats(out, final.eval())
+        checkpoint.save(out, model, config)
+        write_stats(out, model)
     return summary
 
 
@@ -151,3 +159,80 @@ def write_stats(
     checkpoint.save_stats(folder, stats)
     checkpoint.write_card(folder)
     return stats
+
+
+# ---------------------------------------------------------------- cold diffusion: one restorer, several variants
+@dataclass(frozen=True)
+class ColdTrainConfig:
+    """One restoration network G_t for every (degradation, σ) variant, told apart by a class embedding."""
+
+    data: str = "mnist28"
+    variants: tuple[tuple[str, float], ...] = (
+        ("blur", 0.0),
+        ("mask", 0.0),
+        ("pixelate", 0.0),
+        ("fade", 0.0),
+        ("blur", 0.2),
+    )
+    T: int = 50
+    steps: int = 4000
+    batch_size: int = 128
+    lr: float = 1.5e-3
+    warmup: int = 200
+    ema_decay: float = 0.999
+    seed: int = 0
+    small: bool = False
+
+    def __post_init__(self) -> None:
+        from . import cold
+
+        data.check_name(self.data, data.IMAGES)
+        for name, sigma in self.variants:
+            cold.check(name, cold.DEGRADATIONS, "degradation")
+            if not 0 <= sigma <= 1:
+                raise ValueError(f"σ must be in [0, 1], got {sigma}")
+        if self.steps < 1 or self.batch_size < 1 or self.T < 1:
+            raise ValueError("steps, batch_size and T must be ≥ 1")
+
+
+def cold_loss(restorer: torch.nn.Module, forwards: list, x0: torch.Tensor) -> torch.Tensor:
+    """L1 restoration loss, each example with a random variant and t ~ U{1..T}."""
+    n, T = x0.shape[0], forwards[0].T
+    v = torch.randint(0, len(forwards), (n,), device=x0.device)
+    t = torch.randint(1, T + 1, (n,), device=x0.device)
+    x_t, noise = torch.empty_like(x0), torch.randn_like(x0)
+    for k, fwd in enumerate(forwards):
+        i = v == k
+        if i.any():
+            x_t[i] = fwd.sample_batch(x0[i], t[i], noise[i])
+    return (restorer(x_t, t, v) - x0).abs().mean()
+
+
+def train_cold(cfg: ColdTrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Train the restorer; save EMA weights, config and a model card to `out`."""
+    from . import cold
+
+    torch.manual_seed(cfg.seed)
+    x0 = data.training_set(cfg.data, seed=cfg.seed)
+    forwards = [cold.ColdForward(cold.Degradation(name, cfg.T), sigma) for name, sigma in cfg.variants]
+    net = {
+        "kind": "restorer",
+        "T": cfg.T,
+        "variants": len(cfg.variants),
+        **nets.unet_config(data.shape(cfg.data)[-1], small=cfg.small),
+    }
+    model, summary, acc = fit(
+        nets.build(**net), lambda m, b: cold_loss(m, forwards, b), x0, cfg, f"train cold {cfg.data}", progress
+    )
+    if acc.is_main_process:
+        config = {
+            "process": "cold",
+            "data": cfg.data,
+            "T": cfg.T,
+            "variants": [{"degradation": name, "sigma": sigma} for name, sigma in cfg.variants],
+            "net": net,
+            "train": {**asdict(cfg), **summary},
+        }
+        checkpoint.save(out, model, config)
+        checkpoint.write_card(out)
+    return summary

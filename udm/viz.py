@@ -58,7 +58,14 @@ def picture(
 
 
 def gif_bytes(frames: Sequence[Image.Image], *, ms: int = 80, hold_last: int = 1000) -> bytes:
-    """An animated GIF (looping) of `frames`, the last one held for `hold_last` ms."""
+    """An animated GIF (looping) of `frames`, the last one held for `hold_last` ms.
+
+    Greyscale frames go in as they are; colour frames share one palette taken from the first and last
+    frame (our pictures use a handful of colours), which is ~10× quicker than quantising each frame.
+    """
+    if any(f.mode != "L" for f in frames):
+        palette = side_by_side(frames[0], frames[-1]).quantize(colors=16, method=Image.Quantize.MEDIANCUT)
+        frames = [f.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
     buf = io.BytesIO()
     durations = [ms] * (len(frames) - 1) + [hold_last]
     frames[0].save(buf, format="GIF", save_all=True, append_images=list(frames[1:]), duration=durations, loop=0)
@@ -66,12 +73,13 @@ def gif_bytes(frames: Sequence[Image.Image], *, ms: int = 80, hold_last: int = 1
 
 
 def side_by_side(*images: Image.Image, gap: int = 8) -> Image.Image:
-    """Images in a row on a white background."""
+    """Images in a row on a white background (greyscale if they all are)."""
     w = sum(i.width for i in images) + gap * (len(images) - 1)
     h = max(i.height for i in images)
-    out = Image.new("RGB", (w, h), BACKGROUND)
+    mode = "L" if all(i.mode == "L" for i in images) else "RGB"
+    out = Image.new(mode, (w, h), 255 if mode == "L" else BACKGROUND)
     x = 0
     for i in images:
-        out.paste(i.convert("RGB"), (x, 0))
+        out.paste(i.convert(mode), (x, 0))
         x += i.width + gap
     return out

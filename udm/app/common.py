@@ -55,20 +55,22 @@ def kept_indices(n_steps: int, limit: int = MAX_FRAMES) -> set[int]:
 
 @dataclass
 class Trajectory:
-    """Frames of one run, kept as small tensors (float16, data space) and drawn on demand by `render`."""
+    """Frames of one run, each a label and a few small tensors (float16, data space: x_t, x̂_0, … of one
+    or more samplers) drawn on demand by `render`."""
 
     render: Callable[[torch.Tensor], Image.Image]
-    frames: list[tuple[str, torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    frames: list[tuple[str, tuple[torch.Tensor, ...]]] = field(default_factory=list)
 
-    def add(self, label: str, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:
-        self.frames.append((label, x_t.half(), x0_hat.half()))
+    def add(self, label: str, *xs: torch.Tensor) -> None:
+        self.frames.append((label, tuple(x.half() for x in xs)))
 
-    def picture(self, k: int) -> tuple[str, Image.Image, Image.Image]:
-        label, a, b = self.frames[k]
-        return label, self.render(a.float()), self.render(b.float())
+    def picture(self, k: int) -> tuple:
+        """(label, one picture per tensor) of frame k."""
+        label, xs = self.frames[k]
+        return (label, *(self.render(x.float()) for x in xs))
 
     def gif(self) -> str:
-        """Write the animation (x_t | x̂_0) to a temporary GIF and return its path."""
+        """Write the animation (the frame's pictures side by side) to a temporary GIF and return its path."""
         _GIF_DIR.mkdir(exist_ok=True)
         _forget_old_gifs()
         path = Path(tempfile.mkstemp(suffix=".gif", dir=_GIF_DIR)[1])

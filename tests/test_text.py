@@ -1,0 +1,193 @@
+"""Text: the mask and edit processes, their exact posteriors, and the samplers' guarantees."""
+
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from udm import core, discrete, text
+
+WORDS = ["cat", "cot", "cut", "dog", "dig", "tag", "tug", "god"]
+CHARS = "acdgiotu"
+WEIGHTS = torch.tensor([0.30, 0.05, 0.05, 0.20, 0.05, 0.15, 0.05, 0.15])
+V = len(CHARS)
+N = 6000
+
+
+def tok(ws):
+    return torch.tensor([[CHARS.index(c) for c in w] for w in ws])
+
+
+def words_of(x):
+    return ["".join(CHARS[i] if i < V else "_" for i in row) for row in x.tolist()]
+
+
+def total_variation(samples, weights=WEIGHTS):
+    c = Counter(samples)
+    return 0.5 * sum(abs(c.get(w, 0) / len(samples) - float(p)) for w, p in zip(WORDS, weights)) + 0.5 * sum(
+        n / len(samples) for w, n in c.items() if w not in WORDS
+    )
+
+
+def run(process, sampler, posterior_weights=WEIGHTS, k=1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    words = tok(WORDS)
+    if process == "mask":
+        post = discrete.ExactPosterior(words, posterior_weights, "mask", mask=V)
+        x_T = torch.full((N, 3), V)
+        reverse = discrete.MaskReverse(sampler, V)
+    else:
+        variant = "edit-v2" if sampler == "improved" else "edit-v1"
+        post = discrete.ExactPosterior(words, posterior_weights, variant)
+        # x_T from the forward process's own marginal at t = l (a random data word, every token edited)
+        x0 = words[torch.multinomial(WEIGHTS, N, replacement=True, generator=g)]
+        x_T = discrete.EditForward(3, V, distinct=variant == "edit-v2").sample(x0, 3, g)
+        reverse = discrete.EditReverse(sampler, V)
+    return list(discrete.sample(post, reverse, x_T, 3, g, k=k))
+
+
+@pytest.mark.parametrize("process", ["mask", "edit"])
+@pytest.mark.parametrize("sampler", discrete.SAMPLERS)
+def test_exact_posterior_samples_valid_words_at_the_data_frequencies(process, sampler):
+    out = words_of(run(process, sampler)[-1].x_s)
+    assert set(out) <= set(WORDS)
+    assert total_variation(out) < 0.03  # sampling noise with N = 6000 is ~0.01
+
+
+@pytest.mark.parametrize("process", ["mask", "edit"])
+def test_a_wrong_posterior_fails_the_same_bound(process):
+    uniform = torch.full((len(WORDS),), 1 / len(WORDS))
+    out = words_of(run(process, "improved", posterior_weights=uniform)[-1].x_s)
+    assert total_variation(out) > 0.1
+
+
+def test_mask_with_k_positions_per_step_is_exact_too():
+    steps = run("mask", "improved", k=2)
+    assert [s.t for s in steps] == [3, 1]
+    assert total_variation(words_of(steps[-1].x_s)) < 0.03
+
+
+def test_mask_improved_keeps_visible_tokens_and_reveals_k_per_step():
+    for k in (1, 2):
+        for s in run("mask", "improved", k=k):
+            visible = s.x_t != V
+            assert torch.equal(s.x_s[visible], s.x_t[visible])
+            assert ((s.x_t == V) & (s.x_s != V)).sum(1).eq(s.t - s.s).all()
+            assert (s.x_s == V).sum(1).eq(s.s).all()
+
+
+def test_mask_naive_remasks_anywhere():
+    steps = run("mask", "naive")
+    moved = sum(((s.x_t != V) & (s.x_s == V)).any().item() for s in steps[1:])
+    assert moved >= 1  # some visible positions are hidden again: the naive rule forgets
+    for s in steps:
+        assert (s.x_s == V).sum(1).eq(s.s).all()
+
+
+def test_edit_improved_differs_in_exactly_t_and_changes_one_token_per_step():
+    for s in run("edit", "improved"):
+        assert (s.x0_hat != s.x_t).sum(1).eq(s.t).all()
+        assert (s.x_s != s.x_t).sum(1).eq(1).all()
+
+
+def test_factorized_constrained_draw_matches_enumeration():
+    """sample_differing is the product distribution restricted to Hamming distance t: compare with brute force."""
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 4)
+    x_t = torch.tensor([[0, 1, 2]])
+    p = torch.softmax(logits[0], -1)
+    exact = {}
+    for a in range(4):
+        for b in range(4):
+            for c in range(4):
+                w = (a, b, c)
+                if sum(u != v for u, v in zip(w, (0, 1, 2))) == 2:
+                    exact[w] = float(p[0, a] * p[1, b] * p[2, c])
+    z = sum(exact.values())
+    pred = discrete.Factorized(logits.expand(20000, -1, -1))
+    out = pred.sample_differing(x_t.expand(20000, -1), 2, torch.Generator().manual_seed(1))
+    counts = Counter(map(tuple, out.tolist()))
+    tv = 0.5 * sum(abs(counts.get(w, 0) / 20000 - q / z) for w, q in exact.items())
+    tv += 0.5 * sum(n / 20000 for w, n in counts.items() if w not in exact)
+    assert tv < 0.03
+
+
+def test_edit_v1_posterior_weights_count_the_ways():
+    """q_v1(w | x_t, t) ∝ C(l − h, t − h) for Hamming distance h ≤ t."""
+    words = tok(WORDS)
+    post = discrete.ExactPosterior(words, torch.ones(len(WORDS)), "edit-v1")
+    w = post(tok(["cat"]), 2).weights[0]
+    ham = (words != tok(["cat"])).sum(1)
+    want = torch.tensor([math.comb(3 - h, 2 - h) if h <= 2 else 0 for h in ham.tolist()], dtype=torch.float)
+    torch.testing.assert_close(w, want)
+
+
+def test_edit_forward_v2_always_changes_the_chosen_tokens():
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randint(0, V, (500, 3), generator=g)
+    for t in range(4):
+        x_t = discrete.EditForward(3, V, distinct=True).sample(x0, t, g)
+        assert (x_t != x0).sum(1).eq(t).all() and x_t.max() < V
+    v1 = discrete.EditForward(3, V, distinct=False).sample(x0, 3, g)
+    assert 0 < (v1 == x0).float().mean() < 0.3  # any token: sometimes the same one, about 1 / V
+
+
+def test_vocab_round_trip_and_clear_errors():
+    v = text.vocab("en5")
+    assert v.V == 26 and v.length == 5
+    x = v.encode(["hello", "c?a_e"])
+    assert v.decode(x) == ["hello", "c_a_e"]
+    with pytest.raises(ValueError, match="exactly|characters"):
+        v.encode(["hi"])
+    with pytest.raises(ValueError, match="not a character"):
+        v.encode(["héllo"])
+    assert len(text.words("en5")) == 20_000 and len(text.words("zh4")) == 24_000
+    assert not set(text.split("en5", "train")) & set(text.split("en5", "test"))
+
+
+def test_timesteps():
+    assert discrete.timesteps(5, 1) == [1, 2, 3, 4, 5]
+    assert discrete.timesteps(5, 2) == [1, 3, 5]
+    assert discrete.timesteps(4, 4) == [4]
+    with pytest.raises(ValueError):
+        discrete.timesteps(0, 1)
+
+
+def test_steps_are_records_of_the_core_loop():
+    steps = run("mask", "improved")
+    assert all(isinstance(s, core.Step) for s in steps)
+    assert [(s.t, s.s) for s in steps] == [(3, 2), (2, 1), (1, 0)]
+
+
+@pytest.mark.parametrize("sampler", discrete.SAMPLERS)
+def test_infill_never_changes_the_given_characters(sampler):
+    from udm import text_pipeline as tp
+
+    req = tp.TextRequest(process="mask", data="en5", sampler=sampler, model="exact", n=40, pattern="c?a?e")
+    for step in tp.text_steps(req, device="cpu"):
+        for x in (step.x_t, step.x0_hat, step.x_s):
+            words = text.vocab("en5").decode(x)
+            assert all(w[0] == "c" and w[2] == "a" and w[4] == "e" for w in words), words
+    assert set(words) <= set(text.split("en5", "train"))  # the exact posterior fills in real words
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"pattern": "c?a"}, "exactly 5"),
+        ({"pattern": "c?a1e"}, "not a character"),
+        ({"pattern": "cease"}, "no blank"),
+        ({"pattern": "c?a?e", "process": "edit"}, "mask model only"),
+        ({"k": 6}, "between 1 and 5"),
+        ({"k": 2, "process": "edit"}, "mask model only"),
+        ({"data": "fr5"}, "unknown word list"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"n": 0}, "number of samples"),
+    ],
+)
+def test_text_requests_refuse_bad_input(kwargs, message):
+    from udm import text_pipeline as tp
+
+    with pytest.raises(ValueError, match=message):
+        tp.TextRequest(**kwargs)

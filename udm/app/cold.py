@@ -1,0 +1,203 @@
+"""Cold diffusion tab: watch a degradation destroy a digit, then undo it with the naive and the improved
+sampler side by side, restoring held-out digits or generating new ones from a fully degraded start."""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+import torch
+
+from .. import cold, data, judge, viz
+from .. import cold_pipeline as cp
+from ..pipeline import to_data
+from .common import Trajectory, choice, kept_indices, number, whole
+
+INTRO = """### Cold diffusion — x_t = F_t(x_0) + σ ε with a deterministic degradation F_t
+A restoration network guesses x̂_0 = G_t(x_t). **Naive**: x_{t−1} = F_{t−1}(x̂_0) (+ fresh σ ε').
+**Improved**: reuse what x_t says about its own noise, x_{t−1} = x_t + F_{t−1}(x̂_0) − F_t(x̂_0) (σ = 0),
+or F_{t−1}(x̂_0) + σ ε̂ with ε̂ = (x_t − F_t(x̂_0))/σ. Blur, pixelate and fade end at one grey level per
+image: from σ = 0 starts, many starts give the same few digits. Forward noise σ or noise on x_T brings
+diversity back. Both samplers start from the same x_T (same seed)."""
+TAB_MAX_SAMPLES = 32  # per sampler and request: two samplers run per click
+DATA = "mnist28"
+
+
+def _variants() -> tuple[tuple[str, float], ...]:
+    try:
+        return cp.cold_variants(DATA)
+    except FileNotFoundError:
+        return tuple((d, 0.0) for d in cold.DEGRADATIONS)
+
+
+def _sigmas(degradation: str) -> list[float]:
+    return [s for d, s in _variants() if d == degradation] or [0.0]
+
+
+def _picture(x: torch.Tensor) -> viz.Image.Image:
+    return viz.picture(x, scale=3)
+
+
+def _request(degradation, sigma, mode, t, start_noise, fresh, seed, n, sampler) -> cp.ColdRequest:
+    degradation = choice(degradation, "degradation", cold.DEGRADATIONS)
+    mode = choice(mode, "mode", ("generate", "restore"))
+    try:
+        return cp.ColdRequest(
+            degradation=degradation,
+            sampler=sampler,
+            sigma=number(sigma, "forward noise σ", 0.0, 1.0),
+            n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
+            seed=whole(seed, "seed", 0, 2**31 - 1),
+            start_noise=number(start_noise, "x_T noise", 0.0, cp.MAX_START_NOISE),
+            fresh=None if sampler == "naive" else number(fresh, "fresh-noise share", 0.0, 1.0),
+            restore_from=whole(t, "restore from t", 1, 1000) if mode == "restore" else None,
+            data=DATA,
+        )
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+def _figures(mode: str, x: torch.Tensor, originals: torch.Tensor | None) -> str:
+    if mode == "restore":
+        s = judge.restoration_scores(x, originals)
+        return f"L1 {s['l1']:.3f}, PSNR {s['psnr']:.1f} dB"
+    d = judge.diversity(x)
+    return f"{int(d['distinct'])} distinct of {len(x)}, mean pairwise L1 {d['pairwise']:.3f}"
+
+
+def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, progress=gr.Progress()):
+    """Both samplers from the same start, in lockstep: stream (naive x_t, x̂_0, improved x_t, x̂_0, caption)."""
+    reqs = [_request(degradation, sigma, mode, t, start_noise, fresh, seed, n, s) for s in cold.SAMPLERS]
+    try:
+        model = cp.cold_model(DATA)
+        runs = [cp.cold_steps(r) for r in reqs]
+        _, _, originals = cp.cold_start(reqs[0], model.T, "cpu") if mode == "restore" else (None, None, None)
+    except (ValueError, FileNotFoundError) as e:
+        raise gr.Error(str(e)) from None
+    t0 = reqs[0].restore_from or model.T
+    keep, traj = kept_indices(t0), Trajectory(render=_picture)
+    start, last_yield, finals = time.perf_counter(), 0.0, [None, None]
+    for i, (a, b) in enumerate(zip(*runs)):
+        progress((i + 1) / t0, desc=f"t = {a.t} → {a.s}")
+        finals = [a.x_s, b.x_s]
+        if i not in keep:
+            continue
+        traj.add(f"step {i + 1}/{t0}: t = {a.t}", *(to_data(DATA, x) for x in (a.x_t, a.x0_hat, b.x_t, b.x0_hat)))
+        now = time.perf_counter()
+        if i == 0 or now - last_yield > 0.1:
+            last_yield = now
+            label, *pics = traj.picture(-1)
+            yield (*pics, label, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+    seconds = time.perf_counter() - start
+    outs = [to_data(DATA, x) for x in finals]
+    refs = None if originals is None else to_data(DATA, originals)
+    figures = " · ".join(f"**{s}**: {_figures(mode, x, refs)}" for s, x in zip(cold.SAMPLERS, outs))
+    what = f"restoring {len(outs[0])} held-out digits from t = {t0}" if mode == "restore" else "generating"
+    info = (
+        f"{degradation}, σ = {reqs[0].sigma:g}, x_T noise {reqs[0].start_noise:g}, {what}: {figures}. "
+        f"{seconds:.2f} s, {2 * t0} network evaluations."
+    )
+    label, *pics = traj.picture(-1)
+    original = gr.update(value=_picture(refs), visible=True) if refs is not None else gr.update(visible=False)
+    yield (
+        *pics,
+        info,
+        _picture(outs[0]),
+        _picture(outs[1]),
+        original,
+        traj.gif(),
+        traj,
+        gr.update(minimum=0, maximum=len(traj.frames) - 1, value=len(traj.frames) - 1, interactive=True),
+    )
+
+
+def scrub(traj: Trajectory | None, k):
+    if traj is None or not traj.frames:
+        raise gr.Error("run the samplers first: there is no trajectory to scrub yet")
+    label, *pics = traj.picture(whole(k, "frame", 0, len(traj.frames) - 1))
+    return (*pics, label)
+
+
+def forward_strip(degradation, sigma, index):
+    """One held-out digit at 8 strengths t = 0 … T, with the chosen σ."""
+    degradation = choice(degradation, "degradation", cold.DEGRADATIONS)
+    sigma = number(sigma, "forward noise σ", 0.0, 1.0)
+    index = whole(index, "held-out digit", 0, len(data.images(DATA, "test")[0]) - 1)
+    T = cold.Degradation(degradation).T
+    try:
+        T = cp.cold_model(DATA).T
+    except FileNotFoundError:
+        pass
+    fwd = cold.ColdForward(cold.Degradation(degradation, T), sigma)
+    x0 = cp.held_out(DATA, index, 1)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(index))
+    ts = torch.linspace(0, T, 8).round().long().tolist()
+    frames = [viz.picture(to_data(DATA, fwd.sample(x0, t, noise)), scale=3) for t in ts]
+    return viz.side_by_side(*frames), f"F_t(x_0) + σ ε at t = {', '.join(map(str, ts))} (T = {T})"
+
+
+def _sigma_choices(degradation):
+    sigmas = _sigmas(choice(degradation, "degradation", cold.DEGRADATIONS))
+    return gr.update(choices=sigmas, value=sigmas[0])
+
+
+def _mode_changed(mode):
+    return gr.update(visible=mode == "restore")
+
+
+def build() -> gr.Blocks:
+    with gr.Blocks() as tab:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                degradation = gr.Dropdown(list(cold.DEGRADATIONS), value="blur", label="degradation")
+                sigma = gr.Radio(_sigmas("blur"), value=0.0, label="forward noise σ", info="values the restorer knows")
+                mode = gr.Radio(["generate", "restore"], value="generate", label="mode")
+                t = gr.Slider(1, 50, value=25, step=1, label="restore from t", visible=False)
+                start_noise = gr.Slider(0, 1, value=0, step=0.01, label="x_T noise", info="added to the start")
+                fresh = gr.Slider(0, 1, value=0, step=0.05, label="fresh noise (improved)", info="0: reuse ε̂")
+                with gr.Row():
+                    seed = gr.Number(0, precision=0, label="seed")
+                    n = gr.Slider(1, TAB_MAX_SAMPLES, value=16, step=1, label="samples")
+                go = gr.Button("Run naive and improved", variant="primary")
+            with gr.Column(scale=2):
+                with gr.Row():
+                    naive_xt = gr.Image(label="naive: x_t", type="pil", format="png", interactive=False)
+                    naive_x0 = gr.Image(label="naive: x̂_0", type="pil", format="png", interactive=False)
+                    impr_xt = gr.Image(label="improved: x_t", type="pil", format="png", interactive=False)
+                    impr_x0 = gr.Image(label="improved: x̂_0", type="pil", format="png", interactive=False)
+                caption = gr.Markdown()
+                frame = gr.Slider(0, 1, value=0, step=1, label="scrub the trajectory", interactive=False)
+                with gr.Row():
+                    naive_out = gr.Image(label="naive: result", type="pil", format="png", interactive=False)
+                    impr_out = gr.Image(label="improved: result", type="pil", format="png", interactive=False)
+                    original = gr.Image(label="originals", type="pil", format="png", interactive=False, visible=False)
+                animation = gr.Image(label="animation: naive x_t | x̂_0 | improved x_t | x̂_0", type="filepath")
+                with gr.Row():
+                    index = gr.Slider(0, 499, value=0, step=1, label="held-out digit for the forward strip")
+                strip = gr.Image(label="forward process", type="pil", format="png", interactive=False)
+                strip_caption = gr.Markdown()
+        traj = gr.State(None)
+        go.click(
+            run,
+            [degradation, sigma, mode, t, start_noise, fresh, seed, n],
+            [naive_xt, naive_x0, impr_xt, impr_x0, caption, naive_out, impr_out, original, animation, traj, frame],
+            api_name="cold_run",
+            concurrency_limit=2,
+            preprocess=False,
+        )
+        frame.release(
+            scrub,
+            [traj, frame],
+            [naive_xt, naive_x0, impr_xt, impr_x0, caption],
+            api_name="cold_scrub",
+            preprocess=False,
+        )
+        strip_inputs, strip_outputs = [degradation, sigma, index], [strip, strip_caption]
+        index.release(forward_strip, strip_inputs, strip_outputs, api_name="cold_forward", preprocess=False)
+        for event in (degradation.change, sigma.change):
+            event(forward_strip, strip_inputs, strip_outputs, api_visibility="private", preprocess=False)
+        degradation.change(_sigma_choices, [degradation], [sigma], api_visibility="private")
+        mode.change(_mode_changed, [mode], [t], api_visibility="private")
+        tab.load(forward_strip, strip_inputs, [strip, strip_caption], api_visibility="private")
+    return tab

@@ -1,0 +1,196 @@
+"""Mask and Edit tabs: fixed-length words generated token by token, naive and improved side by side on
+the same seed; each step shows x_t, the model's x̂_0 and the next state, changed positions highlighted."""
+
+from __future__ import annotations
+
+import html
+import time
+
+import gradio as gr
+import torch
+
+from .. import discrete, text
+from .. import text_pipeline as tp
+from .common import choice, number, whole
+
+TAB_MAX_SAMPLES = 32
+MAX_PATTERN = 16  # characters accepted in the pattern box before any other check
+INTRO = {
+    "mask": """### Mask model — x_t hides t of the l positions behind [MASK]
+A BERT-style masked LM predicts x̂_0 at the hidden positions. **Naive**: draw all of x̂_0, then hide
+t − 1 random positions *anywhere* (what was settled can be forgotten). **Improved**: keep what is
+visible and reveal k of the hidden positions with x̂_0's tokens (k = 1 is the post's merged step, almost
+Gibbs sampling). A pattern such as `c?a?e`, `??ing` or `一?二?` fixes characters: they never change.""",
+    "edit": """### Edit model — x_t replaces t of the l positions with random tokens
+**Naive** (v1: any replacement token): draw x̂_0, then put random tokens at t − 1 random positions
+again, which undoes much of the guess. **Improved** (v2: the replacement is always a *different* token,
+so x_t shows exactly what was edited): draw x̂_0 differing from x_t in exactly t positions, copy one of
+them per step. Both start from the same l random tokens.""",
+}
+MASK_SHOWN = "▢"
+
+
+def _cells(tokens: str, changed: list[bool] | None = None) -> str:
+    out = []
+    for i, c in enumerate(tokens):
+        if c == text.MASK_CHAR:
+            out.append(f'<span style="color:#999">{MASK_SHOWN}</span>')
+        elif changed and changed[i]:
+            out.append(f'<b style="background:#ffe08a">{html.escape(c)}</b>')
+        else:
+            out.append(html.escape(c))
+    return '<span style="font-family:monospace;font-size:1.15em;letter-spacing:0.15em">' + "".join(out) + "</span>"
+
+
+def _diff(a: str, b: str) -> list[bool]:
+    return [x != y for x, y in zip(a, b)]
+
+
+def _mark(word: str, name: str) -> str:
+    if word in set(text.split(name, "test")):
+        return " ★"  # a real word the model never saw in training
+    return " ✓" if word in set(text.words(name)) else ""
+
+
+def _frame_html(frame: dict, name: str, final: bool) -> str:
+    head = "".join(f"<th>{s}: x_t</th><th>{s}: x̂_0</th><th>{s}: next</th>" for s in discrete.SAMPLERS)
+    rows = []
+    for i in range(len(frame["naive"][0])):
+        cells = []
+        for s in discrete.SAMPLERS:
+            x_t, x0, x_s = (col[i] for col in frame[s])
+            mark = _mark(x_s, name) if final else ""
+            cells += [_cells(x_t), _cells(x0, _diff(x0, x_t)), _cells(x_s, _diff(x_s, x_t)) + mark]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f'<table style="border-collapse:collapse"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _request(process, dataset, model, temperature, seed, n, sampler, k=1, pattern=None) -> tp.TextRequest:
+    dataset = choice(dataset, "word list", text.TEXTS)
+    if pattern is not None and not isinstance(pattern, str):
+        raise gr.Error("pattern must be text, e.g. c?a?e")
+    pattern = (pattern or "").strip() or None
+    if pattern is not None and len(pattern) > MAX_PATTERN:
+        raise gr.Error(f"pattern too long: {dataset} words have {text.vocab(dataset).length} characters")
+    try:
+        return tp.TextRequest(
+            process=process,
+            data=dataset,
+            sampler=sampler,
+            model=choice(model, "model", tp.MODELS),
+            n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
+            seed=whole(seed, "seed", 0, 2**31 - 1),
+            k=whole(k, "k (positions per step)", 1, text.vocab(dataset).length),
+            temperature=number(temperature, "temperature", 0.05, tp.MAX_TEMPERATURE),
+            pattern=pattern,
+        )
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+def _figures(name: str, words: list[str]) -> str:
+    s = tp.word_scores(name, words)
+    return f"valid {s['valid']:.0%}, novel-valid {s['novel_valid']:.0%}, distinct {s['distinct']:.0%}"
+
+
+def run(process, dataset, model, temperature, seed, n, k=1, pattern=None, progress=gr.Progress()):
+    """Both samplers in lockstep; stream one table per step, then the figures and the scrub range."""
+    reqs = [_request(process, dataset, model, temperature, seed, n, s, k, pattern) for s in discrete.SAMPLERS]
+    vocab = text.vocab(reqs[0].data)
+    start = time.perf_counter()
+    try:
+        runs = [list_steps(r) for r in reqs]
+    except (ValueError, FileNotFoundError) as e:
+        raise gr.Error(str(e)) from None
+    frames: list[dict] = []
+    for i, pair in enumerate(zip(*runs)):
+        progress((i + 1) / len(runs[0]), desc=f"t = {pair[0].t} → {pair[0].s}")
+        frame = {"label": f"step {i + 1}/{len(runs[0])}: t = {pair[0].t} → {pair[0].s}"}
+        for s, step in zip(discrete.SAMPLERS, pair):
+            frame[s] = [vocab.decode(x.cpu()) for x in (step.x_t, step.x0_hat, step.x_s)]
+        frames.append(frame)
+        yield _frame_html(frame, reqs[0].data, False), frame["label"], gr.skip(), gr.skip(), gr.skip()
+    seconds = time.perf_counter() - start
+    figures = " · ".join(f"**{s}**: {_figures(reqs[0].data, frames[-1][s][2])}" for s in discrete.SAMPLERS)
+    what = f"pattern {reqs[0].pattern}" if reqs[0].pattern else f"{reqs[0].n} words"
+    info = (
+        f"{process} model ({reqs[0].model}) on {reqs[0].data}, {what}, seed {reqs[0].seed}: {figures}. "
+        f"✓ valid word, ★ valid and never seen in training. {seconds:.2f} s."
+    )
+    yield (
+        _frame_html(frames[-1], reqs[0].data, True),
+        frames[-1]["label"],
+        info,
+        {"frames": frames, "data": reqs[0].data},
+        gr.update(minimum=0, maximum=len(frames) - 1, value=len(frames) - 1, interactive=True),
+    )
+
+
+def mask_run(dataset, model, temperature, seed, n, k, pattern, progress=gr.Progress()):
+    yield from run("mask", dataset, model, temperature, seed, n, k, pattern, progress=progress)
+
+
+def edit_run(dataset, model, temperature, seed, n, progress=gr.Progress()):
+    yield from run("edit", dataset, model, temperature, seed, n, progress=progress)
+
+
+def _k_slider(dataset):
+    length = text.vocab(choice(dataset, "word list", text.TEXTS)).length
+    return gr.update(maximum=length)
+
+
+def list_steps(req: tp.TextRequest) -> list:
+    with torch.no_grad():
+        return list(tp.text_steps(req))
+
+
+def scrub(state: dict | None, k):
+    if not state or not state.get("frames"):
+        raise gr.Error("run the samplers first: there is no trajectory to scrub yet")
+    frames = state["frames"]
+    i = whole(k, "frame", 0, len(frames) - 1)
+    return _frame_html(frames[i], state["data"], i == len(frames) - 1), frames[i]["label"]
+
+
+def build(process: str) -> gr.Blocks:
+    with gr.Blocks() as tab:
+        gr.Markdown(INTRO[process])
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                dataset = gr.Dropdown(list(text.TEXTS), value="en5", label="word list", info="en5: 5 letters; zh4")
+                model = gr.Radio(list(tp.MODELS), value="trained", label="model", info="exact: q(x_0|x_t) of the list")
+                temperature = gr.Slider(0.05, tp.MAX_TEMPERATURE, value=1.0, step=0.05, label="temperature")
+                with gr.Row():
+                    seed = gr.Number(0, precision=0, label="seed")
+                    n = gr.Slider(1, TAB_MAX_SAMPLES, value=12, step=1, label="samples")
+                extra = []
+                if process == "mask":
+                    k = gr.Slider(1, 5, value=1, step=1, label="k: positions revealed per step (improved)")
+                    pattern = gr.Textbox(label="pattern (optional)", placeholder="c?a?e  ·  ??ing  ·  一?二?")
+                    extra = [k, pattern]
+                    dataset.change(_k_slider, [dataset], [k], api_visibility="private")
+                go = gr.Button("Run naive and improved", variant="primary")
+            with gr.Column(scale=2):
+                table = gr.HTML()
+                caption = gr.Markdown()
+                frame = gr.Slider(0, 1, value=0, step=1, label="scrub the steps", interactive=False)
+                info = gr.Markdown()
+        state = gr.State(None)
+        go.click(
+            mask_run if process == "mask" else edit_run,
+            [dataset, model, temperature, seed, n, *extra],
+            [table, caption, info, state, frame],
+            api_name=f"{process}_run",
+            concurrency_limit=2,
+            preprocess=False,
+        )
+        frame.release(scrub, [state, frame], [table, caption], api_name=f"{process}_scrub", preprocess=False)
+    return tab
+
+
+def build_mask() -> gr.Blocks:
+    return build("mask")
+
+
+def build_edit() -> gr.Blocks:
+    return build("edit")

@@ -1,0 +1,255 @@
+"""Cold diffusion (UDM.md §3): deterministic degradations F_t, a restoration network G_t, and the naive
+and improved reverse rules, with an optional forward noise σ (x_t = F_t(x_0) + σ ε).
+
+Images are (B, C, H, W) in model space [-1, 1]; t is an int in 0..T and F_0 is the identity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import torch
+import torch.nn.functional as nnf
+
+from . import core
+from .device import randn
+
+DegradationName = Literal["blur", "mask", "pixelate", "fade"]
+DEGRADATIONS: tuple[str, ...] = ("blur", "mask", "pixelate", "fade")
+SamplerName = Literal["naive", "improved"]
+SAMPLERS: tuple[str, ...] = ("naive", "improved")
+MASK_VALUE = 0.0  # hidden pixels are mid-grey, so the hidden region stays visible on black and white digits
+BLUR_RANGE = (0.5, 40.0)  # Gaussian std in pixels at t = 1 and t = T; at 40 a 28-px image is its mean to 1e-4
+Restorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t (B, …), t (B,) long) → x̂_0 (B, …)
+
+
+def check(name: str, valid: tuple[str, ...], what: str) -> str:
+    if name not in valid:
+        raise ValueError(f"unknown {what} {name!r}; valid: {', '.join(valid)}")
+    return name
+
+
+# ---------------------------------------------------------------- 1. forward: x_t = F_t(x_0) + σ ε
+@lru_cache(maxsize=8)
+def _dct(n: int) -> torch.Tensor:
+    """Orthonormal DCT-II matrix (n, n): its basis diagonalises blur with mirrored borders."""
+    k = torch.arange(n, dtype=torch.float64)[:, None]
+    i = torch.arange(n, dtype=torch.float64)[None]
+    m = torch.cos(math.pi * (i + 0.5) * k / n) * math.sqrt(2 / n)
+    m[0] /= math.sqrt(2)
+    return m.float()
+
+
+def _pool(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Average over an r×r grid of cells, drawn back at full size."""
+    return nnf.interpolate(nnf.adaptive_avg_pool2d(x, r), size=x.shape[-2:], mode="nearest")
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """F_t for t = 0..T. Blur, pixelate and fade end at the image mean (one number per channel); mask
+    ends at a blank image. `final` gives the numbers F_T keeps, `expand` draws them back as an image."""
+
+    name: DegradationName
+    T: int = 50
+
+    def __post_init__(self) -> None:
+        check(self.name, DEGRADATIONS, "degradation")
+        if self.T < 1:
+            raise ValueError(f"T must be ≥ 1, got {self.T}")
+
+    def __call__(self, x0: torch.Tensor, t: int) -> torch.Tensor:
+        if not 0 <= t <= self.T:
+            raise ValueError(f"t must be between 0 and T={self.T}, got {t}")
+        if t == 0:
+            return x0
+        u = t / self.T  # strength in (0, 1]
+        if self.name == "blur":  # Gaussian blur of growing std, exact in the DCT basis (mirrored borders)
+            lo, hi = BLUR_RANGE
+            std = lo * (hi / lo) ** ((t - 1) / max(1, self.T - 1))
+            h, w = x0.shape[-2:]
+            dh, dw = _dct(h).to(x0.device), _dct(w).to(x0.device)
+            fh = torch.exp(-0.5 * (std * math.pi * torch.arange(h, device=x0.device) / h) ** 2)
+            fw = torch.exp(-0.5 * (std * math.pi * torch.arange(w, device=x0.device) / w) ** 2)
+            spec = dh @ x0 @ dw.T
+            return dh.T @ (spec * fh[:, None] * fw[None]) @ dw
+        if self.name == "mask":  # hide the pixels nearest the centre first, a growing disc
+            order = _centre_order(*x0.shape[-2:]).to(x0.device)
+            hidden = (order < round(u * order.numel())).to(x0.dtype)
+            return x0 * (1 - hidden) + MASK_VALUE * hidden
+        if self.name == "pixelate":  # blend between successive resolutions H, H/2, H/4, …, 1
+            sizes = _pixel_sizes(x0.shape[-1])
+            level = u * (len(sizes) - 1)
+            k = min(int(level), len(sizes) - 2)
+            a = level - k
+            return (1 - a) * _pool(x0, sizes[k]) + a * _pool(x0, sizes[k + 1])
+        mean = x0.mean(dim=(-2, -1), keepdim=True)  # fade: straight towards the image mean
+        return (1 - u) * x0 + u * mean
+
+    def final(self, x0: torch.Tensor) -> torch.Tensor:
+        """What survives at t = T: (B, C) channel means, or (B, 0) for mask."""
+        if self.name == "mask":
+            return x0.new_zeros(x0.shape[0], 0)
+        return x0.mean(dim=(-2, -1))
+
+    def expand(self, z: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """F_T's image (B, *shape) from `final`'s numbers."""
+        if self.name == "mask":
+            return torch.full((z.shape[0], *shape), MASK_VALUE, device=z.device)
+        return z[:, :, None, None].expand(z.shape[0], *shape).clone()
+
+
+@lru_cache(maxsize=8)
+def _centre_order(h: int, w: int) -> torch.Tensor:
+    """(h, w) rank of each pixel by distance from the centre (ties broken by angle): masking order."""
+    y, x = torch.meshgrid(torch.arange(h) - (h - 1) / 2, torch.arange(w) - (w - 1) / 2, indexing="ij")
+    key = (x**2 + y**2) * 10 + torch.atan2(y, x)  # angle in (−π, π]: breaks ties, never reorders radii
+    return key.flatten().argsort().argsort().view(h, w)
+
+
+def _pixel_sizes(n: int) -> list[int]:
+    sizes = [n]
+    while sizes[-1] > 1:
+        sizes.append(max(1, sizes[-1] // 2))
+    return sizes
+
+
+@dataclass(frozen=True)
+class ColdForward:
+    """x_t = F_t(x_0) + σ_t ε with σ_t = σ for t ≥ 1 and σ_0 = 0 (data is clean)."""
+
+    degradation: Degradation
+    sigma: float = 0.0
+
+    @property
+    def T(self) -> int:
+        return self.degradation.T
+
+    def sigma_at(self, t: int) -> float:
+        return self.sigma if t > 0 else 0.0
+
+    def sample(self, x0: torch.Tensor, t: int, noise: torch.Tensor) -> torch.Tensor:
+        return self.degradation(x0, t) + self.sigma_at(t) * noise
+
+    def noise_from(self, x0: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """ε = (x_t − F_t(x_0)) / σ; with σ = 0 the residual itself (the σ → 0 limit of σ ε)."""
+        r = x_t - self.degradation(x0, t)
+        return r / self.sigma if self.sigma > 0 else r
+
+    def sample_batch(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Training batches: a (B,) tensor of timesteps, each example degraded to its own t."""
+        out = torch.empty_like(x0)
+        for v in t.unique().tolist():
+            i = t == v
+            out[i] = self.sample(x0[i], int(v), noise[i])
+        return out
+
+
+def loss(restorer: Restorer, forward: ColdForward, x0: torch.Tensor) -> torch.Tensor:
+    """The L1 restoration loss ‖x_0 − G_t(F_t(x_0) + σ ε)‖₁ (mean per pixel), t ~ U{1..T}."""
+    t = torch.randint(1, forward.T + 1, (x0.shape[0],), device=x0.device)
+    x_t = forward.sample_batch(x0, t, torch.randn_like(x0))
+    return (restorer(x_t, t) - x0).abs().mean()
+
+
+@dataclass(frozen=True)
+class FinalPrior:
+    """Where generation starts: a diagonal Gaussian mixture over what F_T keeps of training images
+    (`Degradation.final`, e.g. the mean grey level), drawn back as x_T = F_T-image + σ ε (+ extra noise,
+    the original paper's trick). Mask keeps nothing: its x_T is the blank image plus the noise."""
+
+    degradation: Degradation
+    weights: torch.Tensor  # (K,)
+    means: torch.Tensor  # (K, k)
+    stds: torch.Tensor  # (K, k)
+
+    @classmethod
+    def fit(cls, degradation: Degradation, x0: torch.Tensor, components: int = 5) -> FinalPrior:
+        z = degradation.final(x0).double().cpu()
+        if z.shape[1] == 0:
+            return cls(degradation, torch.ones(1), torch.zeros(1, 0), torch.zeros(1, 0))
+        from sklearn.mixture import GaussianMixture
+
+        gm = GaussianMixture(components, covariance_type="diag", random_state=0).fit(z.numpy())
+        return cls(
+            degradation,
+            torch.as_tensor(gm.weights_).float(),
+            torch.as_tensor(gm.means_).float(),
+            torch.as_tensor(gm.covariances_).sqrt().float(),
+        )
+
+    def sample(self, n: int, shape: tuple[int, ...], noise: float, generator: torch.Generator) -> torch.Tensor:
+        """(n, *shape) starting images: F_T-images of mixture draws plus `noise`·ε."""
+        dev = generator.device
+        k = torch.multinomial(self.weights.to(dev), n, replacement=True, generator=generator)
+        z = self.means.to(dev)[k] + self.stds.to(dev)[k] * randn((n, self.means.shape[1]), generator)
+        x = self.degradation.expand(z, shape).to(dev)
+        return x + noise * randn(x.shape, generator) if noise > 0 else x
+
+
+# ---------------------------------------------------------------- 2. posterior: x̂_0 = G_t(x_t)
+@dataclass(frozen=True)
+class RestorerPosterior:
+    """q(x_0|x_t) ∝ exp(−‖x_0 − G_t(x_t)‖₁ / τ) with τ → 0: its mode G_t(x_t) is x̂_0."""
+
+    restorer: Restorer
+
+    def __call__(self, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        return self.restorer(x_t, torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long))
+
+
+# ---------------------------------------------------------------- 3. reverse
+@dataclass(frozen=True)
+class ColdReverse:
+    """x_s = F_s(x̂_0) + σ_s (√(1 − f²) ε̂ + f ε'), ε̂ = (x_t − F_t(x̂_0)) / σ_t (UDM.md §1).
+
+    f = 1 is the **naive** rule (fresh noise only; σ = 0: x_s = F_s(x̂_0)); f = 0 the **improved** one
+    (reuse the noise; σ = 0: x_s = x_t + F_s(x̂_0) − F_t(x̂_0), as σ_s / σ_t = 1 in the σ → 0 limit).
+    """
+
+    forward: ColdForward
+    fresh: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fresh <= 1.0:
+            raise ValueError(f"fresh-noise share must be in [0, 1], got {self.fresh}")
+
+    def predict_x0(self, posterior, x_t, t, s, generator):
+        return posterior(x_t, t)
+
+    def step(self, x_t, x0_hat, t, s, generator):
+        f, fwd = self.forward.degradation, self.forward
+        out = f(x0_hat, s)
+        if fwd.sigma == 0:
+            if self.fresh < 1:  # the σ → 0 limit: the residual carries over whole
+                out = out + math.sqrt(1 - self.fresh**2) * (x_t - f(x0_hat, t))
+            return out
+        sigma_s = fwd.sigma_at(s)
+        if sigma_s == 0:
+            return out
+        eps_hat = fwd.noise_from(x0_hat, x_t, t)
+        eps_new = randn(x_t.shape, generator).to(x_t.device) if self.fresh > 0 else 0.0
+        return out + sigma_s * (math.sqrt(1 - self.fresh**2) * eps_hat + self.fresh * eps_new)
+
+
+def make_reverse(sampler: str, forward: ColdForward, fresh: float | None = None) -> ColdReverse:
+    """naive: f = 1; improved: f = `fresh` (default 0)."""
+    check(sampler, SAMPLERS, "sampler")
+    if sampler == "naive":
+        if fresh not in (None, 1.0):
+            raise ValueError("the naive sampler always draws fresh noise; 'fresh' applies to improved only")
+        return ColdReverse(forward, 1.0)
+    return ColdReverse(forward, 0.0 if fresh is None else fresh)
+
+
+def sample(
+    posterior: RestorerPosterior, reverse: ColdReverse, x_t: torch.Tensor, t_start: int, generator: torch.Generator
+) -> Iterator[core.Step]:
+    """Walk x_t (at strength `t_start`) down t_start, t_start − 1, …, 1 → 0: one record per step."""
+    if not 1 <= t_start <= reverse.forward.T:
+        raise ValueError(f"t must be between 1 and T={reverse.forward.T}, got {t_start}")
+    return core.sample(posterior, reverse, x_t, range(1, t_start + 1), generator)

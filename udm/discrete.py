@@ -1,0 +1,250 @@
+"""Fixed-length text (UDM.md §4–5): the edit and mask forward processes, posteriors that predict x_0
+(a network's per-position distribution, or the exact one over a finite word list), and the naive and
+improved reverse rules.
+
+Tokens are (B, l) long: characters 0..V-1, and MASK = V for the mask process. t counts the corrupted
+positions, t = 0..l.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import torch
+
+from . import core
+
+SAMPLERS: tuple[str, ...] = ("naive", "improved")
+
+
+def _uniform(shape, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(tuple(shape), generator=generator, device=generator.device)
+
+
+def _pick(candidates: torch.Tensor, counts: torch.Tensor | int, generator: torch.Generator) -> torch.Tensor:
+    """Per row, a uniformly random subset of size counts[b] of the True positions of `candidates` (B, l)."""
+    score = _uniform(candidates.shape, generator).masked_fill(~candidates, 2.0)  # excluded positions sort last
+    rank = score.argsort(1).argsort(1)
+    counts = torch.as_tensor(counts, device=candidates.device).view(-1, 1)
+    return (rank < counts) & candidates
+
+
+# ---------------------------------------------------------------- 1. forward processes
+@dataclass(frozen=True)
+class MaskForward:
+    """x_t: t random positions of x_0 replaced by MASK (= V)."""
+
+    length: int
+    V: int
+
+    @property
+    def T(self) -> int:
+        return self.length
+
+    def sample(self, x0: torch.Tensor, t: int, generator: torch.Generator) -> torch.Tensor:
+        hide = _pick(torch.ones_like(x0, dtype=torch.bool), t, generator)
+        return torch.where(hide, torch.full_like(x0, self.V), x0)
+
+    def sample_batch(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        hide = _pick(torch.ones_like(x0, dtype=torch.bool), t, generator)
+        return torch.where(hide, torch.full_like(x0, self.V), x0)
+
+
+@dataclass(frozen=True)
+class EditForward:
+    """x_t: t random positions of x_0 replaced by a random token; v2 (`distinct`) forces a *different*
+    token, so x_t and x_0 differ in exactly t positions and the edit can be read off (invertible)."""
+
+    length: int
+    V: int
+    distinct: bool = True
+
+    @property
+    def T(self) -> int:
+        return self.length
+
+    def sample_batch(self, x0: torch.Tensor, t: torch.Tensor | int, generator: torch.Generator) -> torch.Tensor:
+        where = _pick(torch.ones_like(x0, dtype=torch.bool), t, generator)
+        u = _uniform(x0.shape, generator)
+        if self.distinct:
+            new = (x0 + 1 + (u * (self.V - 1)).long().clamp_max(self.V - 2)) % self.V
+        else:
+            new = (u * self.V).long().clamp_max(self.V - 1)
+        return torch.where(where, new, x0)
+
+    def sample(self, x0: torch.Tensor, t: int, generator: torch.Generator) -> torch.Tensor:
+        return self.sample_batch(x0, t, generator)
+
+    def edited(self, x0: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        """v2's inverse: which positions the forward process changed (B, l) bool."""
+        return x0 != x_t
+
+
+# ---------------------------------------------------------------- 2. posterior predictions q(x_0 | x_t)
+class Prediction:
+    """What a posterior returns for a batch: a distribution over x_0 to draw from."""
+
+    def sample(self, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+        """x̂_0 (B, l)."""
+        raise NotImplementedError
+
+    def sample_differing(
+        self, x_t: torch.Tensor, t: int, generator: torch.Generator, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """x̂_0 (B, l) conditioned on differing from x_t in exactly t positions."""
+        raise NotImplementedError
+
+
+@dataclass
+class Factorized(Prediction):
+    """Independent per-position categoricals (a non-autoregressive network's output): logits (B, l, V)."""
+
+    logits: torch.Tensor
+
+    def _probs(self, temperature: float) -> torch.Tensor:
+        return torch.softmax(self.logits.float() / temperature, -1)
+
+    def sample(self, generator, temperature=1.0):
+        p = self._probs(temperature)
+        b, n, v = p.shape
+        return torch.multinomial(p.view(-1, v), 1, generator=generator).view(b, n)
+
+    def sample_differing(self, x_t, t, generator, temperature=1.0):
+        """Exact draw from the product distribution restricted to |{i: x̂_i ≠ x_t,i}| = t: choose the set S
+        of differing positions with P(S) ∝ Π_{i∈S} (1 − p_i(x_t,i)) Π_{i∉S} p_i(x_t,i) (enumerated,
+        l is small), then draw each x̂_i, i ∈ S, from p_i with x_t,i excluded."""
+        p = self._probs(temperature)
+        b, n, v = p.shape
+        same = p.gather(2, x_t.unsqueeze(2)).squeeze(2).clamp(1e-12, 1 - 1e-12)  # (B, l)
+        subsets = torch.zeros(math.comb(n, t), n, dtype=torch.bool, device=p.device)
+        for k, s in enumerate(combinations(range(n), t)):
+            subsets[k, list(s)] = True
+        logw = torch.where(subsets[None], (1 - same).log()[:, None], same.log()[:, None]).sum(-1)  # (B, C)
+        choice = torch.multinomial(torch.softmax(logw, 1), 1, generator=generator).squeeze(1)
+        differ = subsets[choice]  # (B, l)
+        q = p.scatter(2, x_t.unsqueeze(2), 0.0)
+        q = q / q.sum(-1, keepdim=True).clamp_min(1e-30)
+        other = torch.multinomial(q.view(-1, v), 1, generator=generator).view(b, n)
+        return torch.where(differ, other, x_t)
+
+
+@dataclass
+class Enumerated(Prediction):
+    """A distribution over a finite word list: weights (B, W) over words (W, l)."""
+
+    weights: torch.Tensor
+    words: torch.Tensor
+
+    def _draw(self, w: torch.Tensor, generator, temperature) -> torch.Tensor:
+        w = w.clamp_min(0) ** (1 / temperature)
+        return self.words[torch.multinomial(w / w.sum(1, keepdim=True), 1, generator=generator).squeeze(1)]
+
+    def sample(self, generator, temperature=1.0):
+        return self._draw(self.weights, generator, temperature)
+
+    def sample_differing(self, x_t, t, generator, temperature=1.0):
+        ham = (self.words[None] != x_t[:, None]).sum(-1)  # (B, W)
+        w = self.weights * (ham == t)
+        w = torch.where(w.sum(1, keepdim=True) > 0, w, self.weights)  # nothing at distance t: leave it free
+        return self._draw(w, generator, temperature)
+
+
+Posterior = Callable[[torch.Tensor, int], Prediction]
+
+
+@dataclass(frozen=True)
+class ExactPosterior:
+    """The true q(x_0 | x_t) of a forward process when x_0 is drawn from a finite list (W, l) with
+    probabilities `prior` (W,). Mask: the words that agree on the unmasked positions. Edit v2: the words
+    at Hamming distance exactly t. Edit v1: words at distance h ≤ t, weighted C(l − h, t − h) (the ways to
+    choose the t replaced positions around the h changed ones; each draw has the same V^−t)."""
+
+    words: torch.Tensor
+    prior: torch.Tensor
+    process: str  # "mask", "edit-v1" or "edit-v2"
+    mask: int = -1  # the MASK token (mask process)
+    chunk: int = 512
+
+    def __call__(self, x_t: torch.Tensor, t: int) -> Enumerated:
+        words, prior = self.words.to(x_t.device), self.prior.to(x_t.device).float()
+        n = words.shape[1]
+        out = []
+        for xb in x_t.split(self.chunk):
+            if self.process == "mask":
+                known = xb != self.mask  # (b, l)
+                ok = ((words[None] == xb[:, None]) | ~known[:, None]).all(-1)
+                w = prior * ok
+            else:
+                ham = (words[None] != xb[:, None]).sum(-1)  # (b, W)
+                if self.process == "edit-v2":
+                    w = prior * (ham == t)
+                else:
+                    ways = torch.tensor([math.comb(n - h, t - h) if h <= t else 0 for h in range(n + 1)])
+                    w = prior * ways.to(xb.device)[ham].float()
+            out.append(torch.where(w.sum(1, keepdim=True) > 0, w, prior.expand_as(w)))  # off-support x_t
+        return Enumerated(torch.cat(out), words)
+
+
+# ---------------------------------------------------------------- 3. reverse rules
+@dataclass(frozen=True)
+class MaskReverse:
+    """naive: x̂_0 ~ q(x_0|x_t), then hide s random free positions of x̂_0 (anywhere).
+    improved: keep the visible tokens, reveal t − s of the hidden positions with x̂_0's tokens
+    (t − s = 1 is the post's merged step, almost Gibbs sampling). `free` (B, l) marks the positions a run
+    may change (infill: the blanks of the pattern); None = all."""
+
+    sampler: str
+    mask: int
+    temperature: float = 1.0
+    free: torch.Tensor | None = field(default=None, compare=False)
+
+    def predict_x0(self, posterior, x_t, t, s, generator):
+        x0 = posterior(x_t, t).sample(generator, self.temperature)
+        return torch.where(x_t == self.mask, x0, x_t)  # the true posterior keeps what is visible
+
+    def step(self, x_t, x0_hat, t, s, generator):
+        if self.sampler == "naive":
+            free = torch.ones_like(x_t, dtype=torch.bool) if self.free is None else self.free.to(x_t.device)
+            return torch.where(_pick(free, s, generator), torch.full_like(x_t, self.mask), x0_hat)
+        reveal = _pick(x_t == self.mask, t - s, generator)
+        return torch.where(reveal, x0_hat, x_t)
+
+
+@dataclass(frozen=True)
+class EditReverse:
+    """naive (v1): x̂_0 ~ q(x_0|x_t), then s random positions of x̂_0 get random tokens (any token).
+    improved (v2): x̂_0 ~ q(x_0|x_t) constrained to differ from x_t in exactly t positions; copy x̂_0's
+    token into t − s of them (one per step)."""
+
+    sampler: str
+    V: int
+    temperature: float = 1.0
+
+    def predict_x0(self, posterior, x_t, t, s, generator):
+        pred = posterior(x_t, t)
+        if self.sampler == "naive":
+            return pred.sample(generator, self.temperature)
+        return pred.sample_differing(x_t, t, generator, self.temperature)
+
+    def step(self, x_t, x0_hat, t, s, generator):
+        if self.sampler == "naive":
+            return EditForward(x_t.shape[1], self.V, distinct=False).sample_batch(x0_hat, s, generator)
+        copy = _pick(x0_hat != x_t, t - s, generator)
+        return torch.where(copy, x0_hat, x_t)
+
+
+def timesteps(t_start: int, k: int = 1) -> list[int]:
+    """Increasing τ's for a run from t_start down by k per step: e.g. (5, 2) → [1, 3, 5]."""
+    if t_start < 1 or k < 1:
+        raise ValueError(f"need t ≥ 1 and k ≥ 1, got t = {t_start}, k = {k}")
+    return sorted(range(t_start, 0, -k))
+
+
+def sample(
+    posterior: Posterior, reverse, x_t: torch.Tensor, t_start: int, generator: torch.Generator, k: int = 1
+) -> Iterator[core.Step]:
+    """The step records of a run from x_t at t_start to x_0, k corruptions undone per step."""
+    return core.sample(posterior, reverse, x_t, timesteps(t_start, k), generator)
