@@ -175,7 +175,8 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
 
 @torch.no_grad()
 def held_out_accuracy(model, vocab: text.Vocab, process: str, seed: int = 0) -> dict[str, float]:
-    """Per-character accuracy of x̂_0's argmax on the corrupted positions of held-out words, per t."""
+    """Per-character accuracy of x̂_0's argmax on the corrupted positions of held-out words, per t (edit:
+    the argmax over tokens other than x_t's, i.e. given where the edits are)."""
     x0 = text.tokens(vocab.name, "test")
     device = next(model.parameters()).device
     x0 = x0.to(device)
@@ -188,10 +189,22 @@ def held_out_accuracy(model, vocab: text.Vocab, process: str, seed: int = 0) -> 
                 x_t = discrete.MaskForward(vocab.length, vocab.V).sample(x0, t, g)
             else:
                 x_t = discrete.EditForward(vocab.length, vocab.V, variant == "edit-v2").sample(x0, t, g)
-            pred = char_logits(model, x_t, vocab, variant, t).argmax(-1)
+            logits = char_logits(model, x_t, vocab, variant, t)
+            if variant != "mask":  # the best *other* token: the edit is located, as a mask shows it
+                logits = logits.scatter(2, x_t.unsqueeze(2), float("-inf"))
+            pred = logits.argmax(-1)
             corrupted = x_t != x0
             out[f"{variant} t={t}"] = round((pred[corrupted] == x0[corrupted]).float().mean().item(), 4)
     return out
+
+
+def refresh_held_out(folder: Path) -> dict[str, float]:
+    """Re-measure a checkpoint's held-out accuracy into udm.json and its card."""
+    model, meta = load(folder)
+    meta["held_out"] = held_out_accuracy(model, text.vocab(meta["data"]), meta["process"])
+    (folder / "udm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_card(folder)
+    return meta["held_out"]
 
 
 def write_card(folder: Path) -> None:
@@ -217,7 +230,8 @@ def write_card(folder: Path) -> None:
         f"- rebuild: `python -m udm train --process {meta['process']} --data {meta['data']} "
         f"--out checkpoints/{folder.name}`",
         "",
-        "## Held-out accuracy of x̂_0 (argmax) on the corrupted positions",
+        "## Held-out accuracy of x̂_0 (argmax) on the corrupted positions"
+        + (" (edit: best token other than x_t's)" if meta["process"] == "edit" else ""),
         "",
         "| t | " + " | ".join(sorted({k.split(" ")[0] for k in meta["held_out"]})) + " |",
     ]
