@@ -9,47 +9,32 @@ from pathlib import Path
 from . import checkpoint, data
 
 
+def _overrides(args: argparse.Namespace, *names: str) -> dict:
+    """The training options given on the command line (the rest keep their defaults)."""
+    return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+
+
 def _train(args: argparse.Namespace) -> int:
     from .train import ColdTrainConfig, default_config, train, train_cold
 
+    common = ("steps", "batch_size", "lr", "seed")
     if args.process == "cold":
-        overrides = {
-            k: v
-            for k, v in dict(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed).items()
-            if v is not None
-        }
-        cfg = ColdTrainConfig(data=args.data or "mnist28", small=args.small, **overrides)
-        out = Path(args.out) if args.out else checkpoint.path(f"cold-{cfg.data}")
-        summary = train_cold(cfg, out, progress=not args.quiet)
-        print(f"saved {out} ({summary})")
-        return 0
-    if args.process in ("mask", "edit"):
+        cfg = ColdTrainConfig(data=args.data or "mnist28", small=args.small, **_overrides(args, *common))
+        out, run = checkpoint.path(f"cold-{cfg.data}"), train_cold
+    elif args.process in ("mask", "edit"):
         from . import textmodel
 
-        overrides = {
-            k: v
-            for k, v in dict(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed).items()
-            if v is not None
-        }
-        cfg = textmodel.default_config(args.process, args.data or "en5", small=args.small, **overrides)
-        out = Path(args.out) if args.out else checkpoint.path(f"{cfg.process}-{cfg.data}")
-        summary = textmodel.train(cfg, out, progress=not args.quiet)
-        print(f"saved {out} ({summary})")
-        return 0
-    if args.process != "hot":
+        cfg = textmodel.default_config(args.process, args.data or "en5", small=args.small, **_overrides(args, *common))
+        out, run = checkpoint.path(f"{cfg.process}-{cfg.data}"), textmodel.train
+    elif args.process == "hot":
+        if args.data is None:
+            raise ValueError("--data is required for hot diffusion")
+        cfg = default_config(args.data, small=args.small, **_overrides(args, *common, "schedule"))
+        out, run = checkpoint.path(f"hot-{args.data}"), train
+    else:
         raise ValueError(f"unknown process {args.process!r}; valid: hot, cold, mask, edit")
-    if args.data is None:
-        raise ValueError("--data is required for hot diffusion")
-    overrides = {
-        k: v
-        for k, v in dict(
-            steps=args.steps, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, seed=args.seed
-        ).items()
-        if v is not None
-    }
-    cfg = default_config(args.data, small=args.small, **overrides)
-    out = Path(args.out) if args.out else checkpoint.path(f"hot-{args.data}")
-    summary = train(cfg, out, progress=not args.quiet)
+    out = Path(args.out) if args.out else out
+    summary = run(cfg, out, progress=not args.quiet)
     print(f"saved {out} ({summary})")
     return 0
 
@@ -78,9 +63,16 @@ PROCESSES = ("hot", "cold", "mask", "edit")
 
 
 def _records(args: argparse.Namespace):
-    """(dataset name, step records) of the run the arguments describe."""
+    """(decode, step records) of the run the arguments describe; decode maps model space to what the
+    .npz stores (images / points in data space, or strings)."""
+    from functools import partial
+
     from . import pipeline
 
+    if args.process in ("mask", "edit"):
+        return _text_records(args)
+    if args.k != 1 or args.pattern is not None or args.temperature != 1.0:
+        raise ValueError("--k, --pattern and --temperature are options of the mask and edit models")
     if args.process != "hot" and args.model != "trained" and args.process not in ("mask", "edit"):
         raise ValueError("--model exact exists for hot (gaussians8) and the text processes only")
     if args.process == "cold":
@@ -99,7 +91,7 @@ def _records(args: argparse.Namespace):
             restore_from=args.restore_from,
             data=args.data or "mnist28",
         )
-        return req.data, cold_steps(req)
+        return partial(pipeline.to_data, req.data), cold_steps(req)
     if args.restore_from is not None or args.fresh is not None or args.sigma or args.start_noise:
         raise ValueError("--restore-from, --fresh, --sigma and --start-noise are cold-diffusion options")
     req = pipeline.HotRequest(
@@ -111,12 +103,10 @@ def _records(args: argparse.Namespace):
         eta=args.eta,
         model=args.model,
     )
-    return req.data, pipeline.hot_steps(req)
+    return partial(pipeline.to_data, req.data), pipeline.hot_steps(req)
 
 
-def _sample_text(args: argparse.Namespace) -> int:
-    import numpy as np
-
+def _text_records(args: argparse.Namespace):
     from . import text
     from .text_pipeline import TextRequest, text_steps
 
@@ -134,42 +124,34 @@ def _sample_text(args: argparse.Namespace) -> int:
         pattern=args.pattern,
     )
     vocab = text.vocab(req.data)
-    ts, x_t, x0_hat, final = [], [], [], None
-    for step in text_steps(req):
-        ts.append(step.t)
-        x_t.append(vocab.decode(step.x_t.cpu()))
-        x0_hat.append(vocab.decode(step.x0_hat.cpu()))
-        final = vocab.decode(step.x_s.cpu())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, texts=np.array(final), x0_hat=np.array(x0_hat), x_t=np.array(x_t), timesteps=np.array(ts))
-    print(f"wrote {out}: texts ({len(final)},), x0_hat ({len(ts)}, {len(final)}); first: {' '.join(final[:8])}")
-    return 0
+    return (lambda x: vocab.decode(x.cpu())), text_steps(req)
 
 
 def _sample(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from . import pipeline, viz
+    from . import viz
 
     if args.process not in PROCESSES:
         raise ValueError(f"unknown process {args.process!r}; valid: {', '.join(PROCESSES)}")
-    if args.process in ("mask", "edit"):
-        return _sample_text(args)
-    if args.k != 1 or args.pattern is not None or args.temperature != 1.0:
-        raise ValueError("--k, --pattern and --temperature are options of the mask and edit models")
     if not 1 <= args.scale <= 16:
         raise ValueError(f"--scale must be between 1 and 16, got {args.scale}")
-    name, records = _records(args)
+    decode, records = _records(args)
     ts, x_t, x0_hat, final = [], [], [], None
     for step in records:
         ts.append(step.t)
-        x_t.append(pipeline.to_data(name, step.x_t))
-        x0_hat.append(pipeline.to_data(name, step.x0_hat))
-        final = pipeline.to_data(name, step.x_s)
+        x_t.append(decode(step.x_t))
+        x0_hat.append(decode(step.x0_hat))
+        final = decode(step.x_s)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(final, list):  # words
+        np.savez_compressed(
+            out, texts=np.array(final), x0_hat=np.array(x0_hat), x_t=np.array(x_t), timesteps=np.array(ts)
+        )
+        print(f"wrote {out}: texts ({len(final)},), x0_hat ({len(ts)}, {len(final)}); first: {' '.join(final[:8])}")
+        return 0
     np.savez_compressed(
         out,
         samples=final.numpy(),

@@ -84,10 +84,18 @@ def cold_model(name: str = "mnist28", device: str | None = None) -> ColdModel:
         return _cold_model(name, str(torch.device(device) if device else default_device()))
 
 
+def _variants(cfg: dict) -> tuple[tuple[str, float], ...]:
+    return tuple((v["degradation"], float(v["sigma"])) for v in cfg["variants"])
+
+
 def cold_variants(name: str = "mnist28") -> tuple[tuple[str, float], ...]:
     """The (degradation, σ) pairs of the shipped restorer, from its config (nothing is loaded)."""
-    cfg = checkpoint.load_config(checkpoint_root() / f"cold-{name}")
-    return tuple((v["degradation"], float(v["sigma"])) for v in cfg["variants"])
+    return _variants(checkpoint.load_config(checkpoint_root() / f"cold-{name}"))
+
+
+def cold_T(name: str = "mnist28") -> int:
+    """The number of steps T of the shipped restorer, from its config (nothing is loaded)."""
+    return int(checkpoint.load_config(checkpoint_root() / f"cold-{name}")["T"])
 
 
 def forget_models() -> None:
@@ -98,7 +106,7 @@ def forget_models() -> None:
 @lru_cache(maxsize=None)
 def _cold_model(name: str, device: str) -> ColdModel:
     net, cfg, _ = checkpoint.load(checkpoint_root() / f"cold-{name}", torch.device(device))
-    return ColdModel(net, cfg["T"], tuple((v["degradation"], float(v["sigma"])) for v in cfg["variants"]))
+    return ColdModel(net, cfg["T"], _variants(cfg))
 
 
 @lru_cache(maxsize=None)

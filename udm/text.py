@@ -54,6 +54,12 @@ def split(name: str, part: Literal["train", "test"] = "train") -> tuple[str, ...
     return tuple(ws[i] for i in idx)
 
 
+@cache
+def word_set(name: str, part: Literal["train", "test", "all"] = "all") -> frozenset[str]:
+    """The words of a split (or the whole list) for membership tests."""
+    return frozenset(words(name) if part == "all" else split(name, part))
+
+
 @dataclass(frozen=True)
 class Vocab:
     """The characters of a word list: token i is chars[i]; MASK = V is the hidden token."""

@@ -155,7 +155,7 @@ def many_texts(req: TextRequest, n: int, device: str | None = None) -> list[str]
 
 def word_scores(name: str, samples: list[str]) -> dict[str, float]:
     """valid: in the full list; novel-valid: in the held-out split (never trained on); distinct: unique share."""
-    full, held = set(text.words(name)), set(text.split(name, "test"))
+    full, held = text.word_set(name), text.word_set(name, "test")
     n = max(1, len(samples))
     return {
         "valid": sum(s in full for s in samples) / n,

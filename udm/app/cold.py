@@ -123,11 +123,10 @@ def forward_strip(degradation, sigma, index):
     degradation = choice(degradation, "degradation", cold.DEGRADATIONS)
     sigma = number(sigma, "forward noise σ", 0.0, 1.0)
     index = whole(index, "held-out digit", 0, len(data.images(DATA, "test")[0]) - 1)
-    T = cold.Degradation(degradation).T
     try:
-        T = cp.cold_model(DATA).T
+        T = cp.cold_T(DATA)
     except FileNotFoundError:
-        pass
+        T = cold.Degradation(degradation).T
     fwd = cold.ColdForward(cold.Degradation(degradation, T), sigma)
     x0 = cp.held_out(DATA, index, 1)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(index))

@@ -47,9 +47,9 @@ def _diff(a: str, b: str) -> list[bool]:
 
 
 def _mark(word: str, name: str) -> str:
-    if word in set(text.split(name, "test")):
+    if word in text.word_set(name, "test"):
         return " ★"  # a real word the model never saw in training
-    return " ✓" if word in set(text.words(name)) else ""
+    return " ✓" if word in text.word_set(name) else ""
 
 
 def _frame_html(frame: dict, name: str, final: bool) -> str:
