@@ -11,13 +11,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from udm import pipeline  # noqa: E402
-from udm.app import cold, hot, text  # noqa: E402
+from udm.app import cold, compare, encoding, hot, text  # noqa: E402
 
 TABS = {
     "Hot diffusion": hot.build,
     "Cold diffusion": cold.build,
     "Edit": text.build_edit,
     "Mask": text.build_mask,
+    "Encoding": encoding.build,
+    "Compare": compare.build,
 }
 
 

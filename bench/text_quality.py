@@ -13,7 +13,7 @@ import argparse
 import json
 import time
 
-from udm import text
+from udm import judge, text
 from udm import text_pipeline as tp
 from udm.pipeline import checkpoint_root
 from udm.textmodel import write_card
@@ -31,7 +31,7 @@ def rows_for(process: str, name: str, n: int) -> list[list]:
         start = time.perf_counter()
         words = tp.many_texts(tp.TextRequest(process=process, data=name, sampler=sampler, model=model, k=k), n)
         seconds = time.perf_counter() - start
-        s = tp.word_scores(name, words)
+        s = judge.word_scores(name, words)
         label = sampler if k == 1 else f"{sampler}, k = {k}"
         rows.append(
             [

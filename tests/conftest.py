@@ -13,6 +13,12 @@ def _tiny_root(tmp_path_factory):
         cfg = default_config(name, small=True, steps=steps, batch_size=32, stats_grid=5, stats_per_t=8)
         train(cfg, root / f"hot-{name}", progress=False)
     train_cold(ColdTrainConfig(small=True, steps=2, batch_size=16, T=10), root / "cold-mnist28", progress=False)
+    from udm.train import encoding_config, train_encoding
+
+    for name in ("mnist28", "en5"):
+        train_encoding(
+            encoding_config(name, small=True, steps=3, batch_size=16), root / f"encoding-{name}", progress=False
+        )
     from udm import textmodel
 
     for process in textmodel.PROCESSES:
@@ -25,10 +31,11 @@ def _tiny_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_checkpoints(_tiny_root):
     """Point the checkpoint root at the tiny checkpoints for one test module, then restore it."""
-    from udm import cold_pipeline, pipeline, text_pipeline
+    from udm import cold_pipeline, encoding_pipeline, pipeline, text_pipeline
 
     def forget():
         pipeline.forget_models()
+        encoding_pipeline.forget_models()
         cold_pipeline.forget_models()
         text_pipeline.forget_models()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from . import nets
@@ -25,8 +25,7 @@ def path(name: str) -> Path:
 
 def save(folder: Path, model: nn.Module, config: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
+    save_model(model, str(folder / "model.safetensors"))  # drops the copies of tied weights
     save_config(folder, config)
 
 
@@ -48,8 +47,13 @@ def load_config(folder: Path) -> dict[str, Any]:
 def load(folder: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any], dict[str, torch.Tensor]]:
     """(network in eval mode on `device`, config, stats) of a checkpoint folder."""
     config = load_config(folder)
-    model = nets.build(**config["net"])
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    if config["process"] == "encoding":
+        from . import encoding
+
+        model = encoding.build(**config["net"])
+    else:
+        model = nets.build(**config["net"])
+    load_model(model, str(folder / "model.safetensors"))
     stats_file = folder / "stats.safetensors"
     stats = load_file(str(stats_file)) if stats_file.is_file() else {}
     return model.to(device).eval(), config, stats
@@ -67,6 +71,15 @@ def write_card(folder: Path) -> None:
             f"{variants}, told apart by a class embedding. Loss: L1 ‖x_0 − G_t(F_t(x_0) + σ ε)‖₁."
         )
         rebuild, extra = "python -m udm train --process cold", []
+    elif cfg["process"] == "encoding":
+        head = (
+            f"The encoding model on `{cfg['data']}`: an encoder F and a decoder of q(x_0 | x_t), trained together "
+            f"on −log q(x_0 | ᾱ_t F(x_0) + β̄_t ε) ({'L2' if cfg['net']['kind'] == 'image' else 'cross-entropy'}); "
+            f"F's output has unit RMS ({'per example' if cfg['net']['kind'] == 'image' else 'per position'}); "
+            f"{cfg['schedule']} schedule, T = {cfg['T']}; {tr.get('parameters', '?'):,} parameters, EMA weights."
+        )
+        rebuild = f"python -m udm train --process encoding --data {cfg['data']}"
+        extra = _diagnostics_lines(cfg.get("diagnostics"))
     else:
         head = (
             f"{cfg['process']} diffusion on `{cfg['data']}`; {cfg['schedule']} schedule, T = {cfg['T']}; "
@@ -111,3 +124,23 @@ def write_card(folder: Path) -> None:
     if (folder / "samples.png").is_file():
         lines += ["", "![samples](samples.png)"]
     (folder / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def _diagnostics_lines(diag: dict[str, Any] | None) -> list[str]:
+    """The encoding model's diagnostics (held-out data) as card lines."""
+    if not diag:
+        return []
+    rows = diag["per_t"]
+    cols = list(next(iter(rows.values())))
+    return [
+        "",
+        "## Diagnostics (held-out data)",
+        "",
+        f"Latent RMS {diag['latent_rms']} (largest deviation of one example from 1: "
+        f"{diag['latent_rms_per_example_max_dev']}); spread of F over the data {diag['latent_std_over_data']}. "
+        "Reconstruction: encode, noise to t, decode.",
+        "",
+        "| t | " + " | ".join(cols) + " |",
+        "|" + " --- |" * (len(cols) + 1),
+        *["| " + t + " | " + " | ".join(str(r[c]) for c in cols) + " |" for t, r in rows.items()],
+    ]

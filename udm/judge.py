@@ -112,14 +112,24 @@ def frechet_gaussians(mu1: np.ndarray, c1: np.ndarray, mu2: np.ndarray, c2: np.n
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, *, projections: int = 256, seed: int = 0) -> float:
-    """Sliced 2-Wasserstein distance between point sets a (N, d) and b (N, d) of equal size."""
-    if a.shape != b.shape:
-        raise ValueError(f"point sets must have equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
+    """Sliced 2-Wasserstein distance between point sets a (N, d) and b (M, d); for N ≠ M each projection's
+    quantile functions are compared on a common grid."""
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"point sets must be (N, d) and (M, d), got {tuple(a.shape)} and {tuple(b.shape)}")
     g = torch.Generator().manual_seed(seed)
     dirs = torch.randn(a.shape[1], projections, generator=g, dtype=torch.float64)
     dirs /= dirs.norm(dim=0, keepdim=True)
     pa, pb = (a.double().cpu() @ dirs).sort(0).values, (b.double().cpu() @ dirs).sort(0).values
+    if len(pa) != len(pb):
+        n = max(len(pa), len(pb))
+        pa, pb = _quantiles(pa, n), _quantiles(pb, n)
     return (pa - pb).pow(2).mean().sqrt().item()
+
+
+def _quantiles(sorted_cols: torch.Tensor, n: int) -> torch.Tensor:
+    """Sorted columns (N, P) → their empirical quantile functions at the n midpoints (i + ½)/n."""
+    idx = ((torch.arange(n, dtype=torch.float64) + 0.5) / n * len(sorted_cols)).floor().long()
+    return sorted_cols[idx.clamp_max(len(sorted_cols) - 1)]
 
 
 def mixture_distance(x: torch.Tensor, mixture: data.Mixture) -> dict[str, float]:
@@ -178,3 +188,57 @@ def diversity(x: torch.Tensor, tol: float = DISTINCT_TOL) -> dict[str, float]:
         if not kept or bool((d[i, kept] >= tol).all()):
             kept.append(i)
     return {"pairwise": pairwise, "distinct": float(len(kept))}
+
+
+# ---------------------------------------------------------------- words, and one entry point for any samples
+def word_scores(name: str, samples: list[str]) -> dict[str, float]:
+    """valid: in the full list; novel-valid: in the held-out split (never trained on); distinct: unique share."""
+    from . import text
+
+    full, held = text.word_set(name), text.word_set(name, "test")
+    n = max(1, len(samples))
+    return {
+        "valid": sum(s in full for s in samples) / n,
+        "novel_valid": sum(s in held for s in samples) / n,
+        "distinct": len(set(samples)) / n,
+    }
+
+
+REFERENCE_SEED = 12_345  # fresh 2-D data for the distance, never the training draw (seed 0)
+
+
+def evaluate(name: str, samples) -> dict[str, float]:
+    """The judge's figures for samples of dataset `name`, in data space: words (list of str), images
+    (N, 1, H, W) in [0, 1] or points (N, 2).
+
+    - words: valid / novel-valid / distinct shares;
+    - mnist28: confident share and Fréchet distance (the digit classifier) plus distinct images;
+    - digits8: sliced Wasserstein distance of the flattened images to the held-out digits, distinct images;
+    - 2-D sets: sliced Wasserstein distance to fresh data (and, for gaussians8, the mixture's Fréchet).
+    """
+    from . import text
+
+    if name in text.TEXTS:
+        if not all(isinstance(s, str) for s in samples):
+            raise ValueError(f"{name} samples must be strings")
+        return word_scores(name, list(samples))
+    data.check_name(name)
+    x = torch.as_tensor(samples, dtype=torch.float32)
+    if not torch.isfinite(x).all():
+        raise ValueError("samples contain NaN or infinite values")
+    want = data.shape(name)
+    if x.dim() != len(want) + 1 or tuple(x.shape[1:]) != want or len(x) < 2:
+        raise ValueError(f"{name} samples must be (N ≥ 2, {', '.join(map(str, want))}), got {tuple(x.shape)}")
+    if data.is_image(name):
+        test = data.images(name, "test")[0]
+        out = {"distinct": diversity(x)["distinct"] / len(x)}
+        if name == "mnist28":
+            out.update(digit_scores(load_classifier(), x.clamp(0, 1), test))
+        else:
+            out["sliced_wasserstein"] = sliced_wasserstein(x.flatten(1), test.flatten(1))
+        return out
+    ref = data.points(name, max(len(x), 2000), seed=REFERENCE_SEED)
+    out = {"sliced_wasserstein": sliced_wasserstein(x, ref)}
+    if name == "gaussians8":
+        out["mixture_frechet"] = mixture_distance(x, data.gaussians8())["frechet"]
+    return out

@@ -151,14 +151,3 @@ def many_texts(req: TextRequest, n: int, device: str | None = None) -> list[str]
         r = replace(req, n=min(MAX_TEXT_SAMPLES, n - s), seed=req.seed + i)
         out += v.decode(core.last(text_steps(r, device)).x_s.cpu())
     return out
-
-
-def word_scores(name: str, samples: list[str]) -> dict[str, float]:
-    """valid: in the full list; novel-valid: in the held-out split (never trained on); distinct: unique share."""
-    full, held = text.word_set(name), text.word_set(name, "test")
-    n = max(1, len(samples))
-    return {
-        "valid": sum(s in full for s in samples) / n,
-        "novel_valid": sum(s in held for s in samples) / n,
-        "distinct": len(set(samples)) / n,
-    }

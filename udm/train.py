@@ -236,3 +236,94 @@ def train_cold(cfg: ColdTrainConfig, out: Path, *, progress: bool = True) -> dic
         checkpoint.save(out, model, config)
         checkpoint.write_card(out)
     return summary
+
+
+# ---------------------------------------------------------------- the encoding model: F and the decoder, jointly
+ENCODING_DATA = ("mnist28", "en5")
+
+
+@dataclass(frozen=True)
+class EncodingTrainConfig:
+    data: str = "mnist28"
+    steps: int = 6000
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup: int = 200
+    ema_decay: float = 0.999
+    schedule: str = "cosine"
+    T: int = 1000
+    seed: int = 0
+    small: bool = False
+
+    def __post_init__(self) -> None:
+        if self.data not in ENCODING_DATA:
+            raise ValueError(f"the encoding model is for {', '.join(ENCODING_DATA)}, got {self.data!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if self.steps < 1 or self.batch_size < 1 or self.T < 2:
+            raise ValueError("steps and batch_size must be ≥ 1 and T ≥ 2")
+
+
+ENCODING_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mnist28": dict(steps=5000, batch_size=128, lr=1e-3),
+    "en5": dict(steps=12000, batch_size=256, lr=1e-3),
+}
+
+
+def encoding_config(name: str, **overrides: Any) -> EncodingTrainConfig:
+    return replace(EncodingTrainConfig(data=name, **ENCODING_DEFAULTS.get(name, {})), **overrides)
+
+
+def encoding_data(name: str, part: str = "train") -> torch.Tensor:
+    """x_0 for the encoding model: images in [-1, 1] (N, 1, 28, 28) or word tokens (N, l)."""
+    if name == "mnist28":
+        return data.to_model(data.images(name, part)[0])
+    from . import text
+
+    return text.tokens(name, part)
+
+
+def encoding_net(name: str, small: bool = False) -> dict[str, Any]:
+    from . import encoding, text
+
+    if name == "mnist28":
+        return encoding.net_config("image", small=small)
+    v = text.vocab(name)
+    return encoding.net_config("words", vocab=v.V, length=v.length, small=small)
+
+
+def diagnostic_ts(T: int) -> list[int]:
+    """t ∈ {1, T/4, T/2, 3T/4, T}: where the reconstruction figures are taken."""
+    return sorted({1, T // 4, T // 2, 3 * T // 4, T})
+
+
+def train_encoding(cfg: EncodingTrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Train F and the decoder together; save EMA weights, config (with diagnostics) and a card to `out`."""
+    from . import encoding
+
+    torch.manual_seed(cfg.seed)
+    x0 = encoding_data(cfg.data)
+    forward = hot.GaussianForward(make(cfg.schedule, cfg.T))
+    net = encoding_net(cfg.data, cfg.small)
+    model, summary, acc = fit(
+        encoding.build(**net),
+        lambda m, b: encoding.loss(m, forward, b),
+        x0,
+        cfg,
+        f"train encoding {cfg.data}",
+        progress,
+    )
+    if acc.is_main_process:
+        test = encoding_data(cfg.data, "test").to(acc.device)
+        config = {
+            "process": "encoding",
+            "data": cfg.data,
+            "schedule": cfg.schedule,
+            "T": cfg.T,
+            "net": net,
+            "train": {**asdict(cfg), **summary},
+            "diagnostics": encoding.diagnostics(model, forward, test, diagnostic_ts(cfg.T)),
+        }
+        checkpoint.save(out, model, config)
+        checkpoint.write_card(out)
+    return summary

@@ -83,3 +83,77 @@ def side_by_side(*images: Image.Image, gap: int = 8) -> Image.Image:
         out.paste(i.convert(mode), (x, 0))
         x += i.width + gap
     return out
+
+
+LATENT_RANGE = 3.0  # latent values in [-3, 3] map to black..white (the latent has unit RMS)
+
+
+def latent_images(z: torch.Tensor, size: int = 28) -> torch.Tensor:
+    """Image latents (N, C, h, w) → (N, 1, size, size) in [0, 1]: the C channels tiled in a square,
+    grey for 0, scaled up with nearest neighbours to sit beside the decoded images."""
+    n, c, h, w = z.shape
+    cols = math.ceil(math.sqrt(c))
+    rows = math.ceil(c / cols)
+    tiles = torch.full((n, rows * h, cols * w), 0.0)
+    for k in range(c):
+        r, q = divmod(k, cols)
+        tiles[:, r * h : (r + 1) * h, q * w : (q + 1) * w] = z[:, k].float().cpu()
+    img = ((tiles / LATENT_RANGE + 1) / 2).clamp(0, 1).unsqueeze(1)
+    return torch.nn.functional.interpolate(img, size=(size, size), mode="nearest")
+
+
+PATH_COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+
+
+def latent_paths(
+    paths: np.ndarray,
+    *,
+    anchors: Sequence[tuple[str, float, float]] = (),
+    labels: Sequence[str] = (),
+    size: int = 360,
+    extent: float | None = None,
+) -> Image.Image:
+    """Per-position latent trajectories projected to 2-D, `paths` (steps, l, 2), drawn as coloured
+    polylines (one per position, ending in a dot and its label) over grey `anchors` (text, x, y)."""
+    pts = np.concatenate([paths.reshape(-1, 2), np.array([[a[1], a[2]] for a in anchors]).reshape(-1, 2)])
+    extent = extent or float(np.abs(pts).max() * 1.1 + 1e-6)
+    img = Image.new("RGB", (size, size), BACKGROUND)
+    draw = ImageDraw.Draw(img)
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return ((x + extent) / (2 * extent) * (size - 1), (extent - y) / (2 * extent) * (size - 1))
+
+    for label, x, y in anchors:
+        draw.text(px(x, y), label, fill=DATA_COLOR)
+    for i in range(paths.shape[1]):
+        color = PATH_COLORS[i % len(PATH_COLORS)]
+        line = [px(*p) for p in paths[:, i]]
+        if len(line) > 1:
+            draw.line(line, fill=color, width=1)
+        x, y = line[-1]
+        draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=color)
+        if i < len(labels):
+            draw.text((x + 5, y - 6), f"{i + 1}:{labels[i]}", fill=color)
+    return img
+
+
+VALID_COLOR, NOVEL_COLOR, OTHER_COLOR = (44, 160, 44), (214, 39, 40), (90, 90, 90)
+
+
+def words_picture(
+    words: Sequence[str], *, valid: frozenset[str] = frozenset(), novel: frozenset[str] = frozenset(), ncol: int = 4
+) -> Image.Image:
+    """Words in a grid of monospace cells: green when in `valid`, red when in `novel` (a real word never
+    trained on), grey otherwise."""
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=16)
+    rows = math.ceil(len(words) / ncol)
+    cell_w, cell_h = 16 + 11 * max((len(w) for w in words), default=1), 24
+    img = Image.new("RGB", (ncol * cell_w + 8, rows * cell_h + 8), BACKGROUND)
+    draw = ImageDraw.Draw(img)
+    for i, w in enumerate(words):
+        r, c = divmod(i, ncol)
+        color = NOVEL_COLOR if w in novel else VALID_COLOR if w in valid else OTHER_COLOR
+        draw.text((8 + c * cell_w, 6 + r * cell_h), w, fill=color, font=font)
+    return img

@@ -71,12 +71,16 @@ class Trajectory:
 
     def gif(self) -> str:
         """Write the animation (the frame's pictures side by side) to a temporary GIF and return its path."""
-        _GIF_DIR.mkdir(exist_ok=True)
-        _forget_old_gifs()
-        path = Path(tempfile.mkstemp(suffix=".gif", dir=_GIF_DIR)[1])
-        frames = [viz.side_by_side(*self.picture(k)[1:]) for k in range(len(self.frames))]
-        path.write_bytes(viz.gif_bytes(frames))
-        return str(path)
+        return write_gif([viz.side_by_side(*self.picture(k)[1:]) for k in range(len(self.frames))])
+
+
+def write_gif(frames: list[Image.Image]) -> str:
+    """An animation of `frames` in a temporary GIF (removed after an hour); its path."""
+    _GIF_DIR.mkdir(exist_ok=True)
+    _forget_old_gifs()
+    path = Path(tempfile.mkstemp(suffix=".gif", dir=_GIF_DIR)[1])
+    path.write_bytes(viz.gif_bytes(frames))
+    return str(path)
 
 
 def _forget_old_gifs(max_age: float = 3600.0) -> None:

@@ -9,7 +9,7 @@ import time
 import gradio as gr
 import torch
 
-from .. import discrete, text
+from .. import discrete, judge, text
 from .. import text_pipeline as tp
 from .common import choice, number, whole
 
@@ -89,7 +89,7 @@ def _request(process, dataset, model, temperature, seed, n, sampler, k=1, patter
 
 
 def _figures(name: str, words: list[str]) -> str:
-    s = tp.word_scores(name, words)
+    s = judge.word_scores(name, words)
     return f"valid {s['valid']:.0%}, novel-valid {s['novel_valid']:.0%}, distinct {s['distinct']:.0%}"
 
 

@@ -1,0 +1,155 @@
+"""The judges on known inputs, the comparison engine (one sampler = that sampler alone; batched samplers
+= each alone), the reference schedulers, and `python -m udm evaluate`."""
+
+import numpy as np
+import pytest
+import torch
+
+from udm import cold_pipeline as cp
+from udm import compare, core, data, judge, text
+from udm import encoding_pipeline as ep
+from udm import pipeline as hp
+from udm import text_pipeline as tp
+from udm.cli import main
+
+
+# ---------------------------------------------------------------- judges
+def test_held_out_digits_beat_noise():
+    train = data.images("mnist28", "train")[0][:500]
+    noise = torch.rand(500, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    good, bad = judge.evaluate("mnist28", train), judge.evaluate("mnist28", noise)
+    assert good["confident"] > 0.8
+    assert good["frechet"] < 0.1 * bad["frechet"]  # (the classifier is confident on noise: Fréchet is the check)
+
+
+def test_identical_sets_have_zero_distance():
+    x = torch.randn(300, 2, generator=torch.Generator().manual_seed(1))
+    assert judge.sliced_wasserstein(x, x) == 0.0
+    f = torch.randn(300, 8, generator=torch.Generator().manual_seed(2)).double().numpy()
+    assert abs(judge.frechet(f, f)) < 1e-4
+
+
+def test_two_d_distance_small_for_same_distribution_large_for_shifted():
+    a, b = data.points("moons", 4000, seed=1), data.points("moons", 4000, seed=2)
+    same, shifted = judge.sliced_wasserstein(a, b), judge.sliced_wasserstein(a, b + torch.tensor([1.0, 0.0]))
+    assert same < 0.05 and shifted > 0.5
+    assert judge.evaluate("moons", b)["sliced_wasserstein"] < 0.05
+    unequal = judge.sliced_wasserstein(a, b[:1000])  # quantile functions on a common grid
+    assert unequal < 0.08
+
+
+def test_word_judge_on_known_lists():
+    held = list(text.split("en5", "test"))[:300]
+    s = judge.evaluate("en5", held)
+    assert s == {"valid": 1.0, "novel_valid": 1.0, "distinct": 1.0}
+    s = judge.evaluate("en5", ["zzzzq", "zzzzq", held[0], held[0]])
+    assert s == {"valid": 0.5, "novel_valid": 0.5, "distinct": 0.5}
+
+
+def test_evaluate_rejects_bad_samples():
+    with pytest.raises(ValueError, match=r"\(N ≥ 2, 1, 28, 28\)"):
+        judge.evaluate("mnist28", torch.zeros(4, 28, 28))
+    with pytest.raises(ValueError, match="NaN"):
+        judge.evaluate("moons", torch.full((4, 2), float("nan")))
+    with pytest.raises(ValueError, match="unknown dataset"):
+        judge.evaluate("cifar", torch.zeros(4, 2))
+
+
+def test_cli_evaluate(tmp_path, capsys):
+    f = tmp_path / "w.npz"
+    np.savez(f, texts=np.array(list(text.split("en5", "test"))[:50]))
+    assert main(["evaluate", str(f), "--data", "en5", "--json"]) == 0
+    assert '"valid": 1.0' in capsys.readouterr().out
+    g = tmp_path / "p.npz"
+    np.savez(g, samples=data.points("moons", 500, seed=3).numpy())
+    assert main(["evaluate", str(g), "--data", "moons"]) == 0
+    assert "sliced_wasserstein:" in capsys.readouterr().out
+    bad = tmp_path / "obj.npz"
+    np.savez(bad, samples=np.array([{"a": 1}], dtype=object))  # would need unpickling
+    assert main(["evaluate", str(bad), "--data", "moons"]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing.npz"), "--data", "moons"]) == 1
+
+
+# ---------------------------------------------------------------- the engine
+def _same(a, b):
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
+@pytest.mark.parametrize("name,sampler", [("moons", "ddpm"), ("mnist28", "analytic-ddpm"), ("digits8", "ddim")])
+def test_one_hot_sampler_equals_it_alone(tiny_checkpoints, name, sampler):
+    req = compare.Request("hot", name, (compare.Entry(sampler, 5),), n=6, seed=3)
+    (r,) = compare.run(req, "cpu")
+    alone = core.last(hp.hot_steps(hp.HotRequest(data=name, sampler=sampler, steps=5, n=6, seed=3), "cpu")).x_s
+    assert _same(r.final, hp.to_data(name, alone))
+    assert r.evaluations == 5 and len(r.frames) == 5 and r.batched_with == 1
+
+
+def test_batched_samplers_each_match_their_own_run(tiny_checkpoints):
+    entries = (compare.Entry("ddim", 4), compare.Entry("ddpm", 4), compare.Entry("analytic-ddim", 4))
+    results = compare.run(compare.Request("hot", "moons", entries, n=50, seed=1), "cpu")
+    assert all(r.batched_with == 3 for r in results)
+    ddim = hp.to_data("moons", core.last(hp.hot_steps(hp.HotRequest("moons", "ddim", 4, 50, 1), "cpu")).x_s)
+    assert torch.allclose(results[0].final, ddim, atol=1e-5)  # deterministic: the batch changes nothing
+    assert not torch.allclose(results[1].final, ddim, atol=1e-3)
+
+
+def test_diffusers_schedulers_run_on_the_same_network(tiny_checkpoints):
+    entries = tuple(compare.Entry(s, 5) for s in compare.DIFFUSERS_HOT)
+    results = compare.run(compare.Request("hot", "moons", entries, n=20, seed=0), "cpu")
+    for r in results:
+        assert r.final.shape == (20, 2) and torch.isfinite(r.final).all()
+        assert r.frames[0][0] == 1000 and r.evaluations == 5
+    # DDIM (η = 0) through diffusers equals udm's DDIM on diffusers' grid
+    model = hp.hot_model("moons", device="cpu")
+    x_T = torch.randn(20, 2, generator=torch.Generator().manual_seed(0))
+    sched = compare.diffusers_scheduler("diffusers-ddim", model.schedule, 5)
+    taus = sorted(int(t) + 1 for t in sched.timesteps)
+    from udm import hot
+
+    ours = core.last(
+        core.sample(model.posterior, hot.make_reverse("ddim", model.schedule), x_T, taus, torch.Generator())
+    ).x_s
+    theirs = core.last(compare.diffusers_steps(model, "diffusers-ddim", x_T, 5, torch.Generator())).x_s
+    assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+def test_other_processes_one_sampler_equals_it_alone(tiny_checkpoints):
+    (r,) = compare.run(compare.Request("mask", "en5", (compare.Entry("improved"),), n=5, seed=2), "cpu")
+    alone = core.last(tp.text_steps(tp.TextRequest("mask", "en5", "improved", n=5, seed=2), "cpu")).x_s
+    assert r.final == text.vocab("en5").decode(alone)
+    (r,) = compare.run(compare.Request("encoding", "mnist28", (compare.Entry("ddim", 3),), n=4, seed=2), "cpu")
+    alone = core.last(ep.encoding_steps(ep.EncodingRequest("mnist28", "ddim", 3, 4, 2), "cpu")).x_s
+    assert torch.equal(r.final, ep.decode("mnist28", alone)) and r.evaluations == 5
+    (r,) = compare.run(compare.Request("cold", "mnist28", (compare.Entry("blur σ=0 improved"),), n=3, seed=4), "cpu")
+    alone = core.last(cp.cold_steps(cp.ColdRequest("blur", "improved", n=3, seed=4), "cpu")).x_s
+    assert torch.equal(r.final, hp.to_data("mnist28", alone))
+
+
+def test_amused_scheduler_fills_every_position(tiny_checkpoints):
+    (r,) = compare.run(compare.Request("mask", "en5", (compare.Entry("diffusers-amused", 3),), n=8, seed=0), "cpu")
+    assert len(r.final) == 8 and all(len(w) == 5 and text.MASK_CHAR not in w for w in r.final)
+    assert len(r.frames) == 3 and r.frames[0][0] == 5 and set(r.figures) == {"valid", "novel_valid", "distinct"}
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(process="warm", data="moons", entries=(compare.Entry("ddim", 5),)), "unknown process"),
+        (dict(process="hot", data="en5", entries=(compare.Entry("ddim", 5),)), "unknown dataset"),
+        (dict(process="hot", data="moons", entries=()), "between 1 and 4"),
+        (dict(process="hot", data="moons", entries=(compare.Entry("ddim", 5),) * 5), "between 1 and 4"),
+        (dict(process="hot", data="moons", entries=(compare.Entry("plms", 5),)), "unknown sampler"),
+        (dict(process="hot", data="moons", entries=(compare.Entry("ddim"),)), "needs a number of steps"),
+        (dict(process="edit", data="en5", entries=(compare.Entry("diffusers-amused", 5),)), "unknown sampler"),
+        (dict(process="hot", data="mnist28", entries=(compare.Entry("ddim", 5),), n=300), "between 1 and 256"),
+    ],
+)
+def test_request_validation(tiny_checkpoints, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        compare.Request(**kwargs)
+
+
+def test_steps_above_T_are_refused(tiny_checkpoints):
+    with pytest.raises(ValueError, match="T=1000"):
+        compare.run(compare.Request("hot", "moons", (compare.Entry("ddim", 1001),), n=2), "cpu")

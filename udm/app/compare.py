@@ -1,0 +1,291 @@
+"""Compare tab: two to four samplers of one process side by side from the same seed, played in lockstep
+by one scrub slider, with a table of figures, wall time and network evaluations, and a quality-vs-steps
+panel computed on demand (and cached)."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import gradio as gr
+
+from .. import compare, data, text, viz
+from .. import encoding_pipeline as ep
+from .common import choice, number, whole, write_gif
+
+INTRO = """### Compare — samplers side by side on the same seed
+Tick up to four samplers (with their own steps and η), press Run: every sampler starts from the same
+x_T where the process allows; udm samplers of hot diffusion that share a step count go through the
+network as one batch. The reference schedulers run on the same networks: diffusers' DDPM, DDIM and
+DPM-Solver++ (hot), and AmusedScheduler, MaskGIT's confidence-ordered unmasking (mask)."""
+NONE = "—"
+SLOTS = compare.MAX_SAMPLERS
+TAB_MAX_SAMPLES = 32
+SWEEP_STEPS = (5, 10, 20, 50, 100)
+SWEEP_MAX_SAMPLES = 256
+DEFAULTS = [("ddpm", 50), ("ddim", 50), ("analytic-ddim", 50), (NONE, 50)]
+
+
+def _picture(process: str, name: str, x) -> viz.Image.Image | None:
+    if x is None:
+        return None
+    if isinstance(x, list):
+        return viz.words_picture(x[:16], valid=text.word_set(name), ncol=2)
+    if x.dim() == 4 and x.shape[1] != 1:  # an image latent
+        return viz.picture(viz.latent_images(x[:16]), scale=2, ncol=4)
+    if x.dim() == 4:
+        return viz.picture(x[:16], scale=2, ncol=4)
+    return viz.scatter(x, reference=None, size=200)
+
+
+def _frame(process: str, name: str, frame) -> viz.Image.Image:
+    t, x_t, x0 = frame
+    pics = [p for p in (_picture(process, name, x_t), _picture(process, name, x0)) if p is not None]
+    return viz.side_by_side(*pics)
+
+
+def _entries(process, slots) -> tuple[compare.Entry, ...]:
+    valid = compare.samplers(process)
+    stepped = process in compare.STEPPED
+    out = []
+    for k, (sampler, steps, eta) in enumerate(slots):
+        if sampler in (None, "", NONE):
+            continue
+        sampler = choice(sampler, f"sampler {k + 1}", valid)
+        needs_steps = stepped or sampler == compare.DIFFUSERS_MASK
+        top = 1000 if stepped else text.vocab("en5").length
+        out.append(
+            compare.Entry(
+                sampler,
+                whole(steps, f"steps of sampler {k + 1}", 1, top) if needs_steps else None,
+                number(eta, f"η of sampler {k + 1}", 0.0, 1.0) if "ddim" in sampler else None,
+            )
+        )
+    if not out:
+        raise gr.Error("choose at least one sampler")
+    return tuple(out)
+
+
+def _request(process, name, slots, seed, n, cap=TAB_MAX_SAMPLES) -> compare.Request:
+    process = choice(process, "process", compare.PROCESSES)
+    name = choice(name, "data", compare.datasets(process))
+    entries = _entries(process, slots)
+    try:
+        return compare.Request(
+            process, name, entries, n=whole(n, "number of samples", 1, cap), seed=whole(seed, "seed", 0, 2**31 - 1)
+        )
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+def _slots(args) -> list[tuple]:
+    return [tuple(args[3 * k : 3 * k + 3]) for k in range(SLOTS)]
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+
+
+def table(results: list[compare.Result]):
+    keys = sorted({k for r in results for k in r.figures})
+    rows = []
+    for r in results:
+        shared = f" (batch of {r.batched_with})" if r.batched_with > 1 else ""
+        rows.append(
+            [
+                r.entry.label,
+                r.evaluations,
+                f"{r.seconds:.2f}{shared}",
+                *(_fmt(r.figures[k]) if k in r.figures else "—" for k in keys),
+            ]
+        )
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=["sampler", "network evaluations", "wall time (s)", *keys])
+
+
+class Lockstep:
+    """The runs' frames played together: frame p of F shows each run at the same share of its way."""
+
+    def __init__(self, process: str, name: str, results: list[compare.Result]):
+        self.process, self.name, self.results = process, name, results
+        self.length = max(len(r.frames) for r in results)
+
+    def frame(self, p: int) -> list:
+        out = []
+        for r in self.results:
+            i = round(p * (len(r.frames) - 1) / max(1, self.length - 1))
+            out.append(_frame(self.process, self.name, r.frames[i]))
+        return out
+
+    def label(self, p: int) -> str:
+        parts = []
+        for r in self.results:
+            i = round(p * (len(r.frames) - 1) / max(1, self.length - 1))
+            parts.append(f"{r.entry.sampler}: t = {r.frames[i][0]}")
+        return f"frame {p + 1}/{self.length} — " + ", ".join(parts)
+
+
+def _images(pics: list) -> list:
+    return pics + [None] * (SLOTS - len(pics))
+
+
+def _labels(results) -> list:
+    return [gr.update(label=r.entry.label, visible=True) for r in results] + [gr.update(visible=False)] * (
+        SLOTS - len(results)
+    )
+
+
+def run(process, name, *args, progress=gr.Progress()):
+    """(4 frame pictures, caption, 4 final pictures, table, GIF, state, slider)."""
+    *slot_args, seed, n = args
+    req = _request(process, name, _slots(slot_args), seed, n)
+    start = time.perf_counter()
+    try:
+        results = compare.run(req, progress=lambda f, s: progress(f, desc=s))
+    except (ValueError, FileNotFoundError) as e:
+        raise gr.Error(str(e)) from None
+    total = time.perf_counter() - start
+    play = Lockstep(req.process, req.data, results)
+    frames = [viz.side_by_side(*play.frame(p)) for p in range(play.length)]
+    gif = write_gif(frames)
+    finals = [_picture(req.process, req.data, r.final) for r in results]
+    caption = play.label(play.length - 1) + f" · whole comparison {total:.2f} s"
+    return (
+        *[gr.update(value=p, **u) for p, u in zip(_images(play.frame(play.length - 1)), _labels(results))],
+        caption,
+        *[gr.update(value=p, **u) for p, u in zip(_images(finals), _labels(results))],
+        table(results),
+        gif,
+        play,
+        gr.update(minimum=0, maximum=play.length - 1, value=play.length - 1, interactive=True),
+    )
+
+
+def scrub(play: Lockstep | None, p):
+    if play is None:
+        raise gr.Error("run a comparison first: there is nothing to scrub yet")
+    p = whole(p, "frame", 0, play.length - 1)
+    return (*_images(play.frame(p)), play.label(p))
+
+
+# ---------------------------------------------------------------- quality against the number of steps
+def metric(process: str, name: str) -> str:
+    if process in ("mask", "edit") or (process == "encoding" and ep.is_words(name)):
+        return "valid"
+    if name == "mnist28":
+        return "frechet"
+    return "sliced_wasserstein"
+
+
+@lru_cache(maxsize=32)
+def _sweep(
+    process: str, name: str, samplers: tuple[tuple[str, float | None], ...], ks: tuple[int, ...], n: int, seed: int
+):
+    rows = []
+    for k in ks:
+        entries = tuple(compare.Entry(s, k, eta) for s, eta in samplers)
+        for r in compare.run(compare.Request(process, name, entries, n=n, seed=seed)):
+            rows.append((r.entry.sampler, k, r.figures, r.seconds))
+    return tuple(rows)
+
+
+def sweep(process, name, *args, progress=gr.Progress()):
+    """Quality against K ∈ {5, 10, 20, 50, 100} for the chosen samplers: a plot and a table (cached)."""
+    *slot_args, seed, n = args
+    req = _request(process, name, _slots(slot_args), seed, n, cap=SWEEP_MAX_SAMPLES)
+    if req.process not in compare.STEPPED:
+        raise gr.Error("quality against steps is for samplers with a step count: hot diffusion and encoding")
+    samplers = tuple(dict.fromkeys((e.sampler, e.eta) for e in req.entries))
+    ks = SWEEP_STEPS
+    progress(0, desc="starting")
+    rows, done = [], 0
+    for k in ks:  # cached per K, so a progress bar can move between them
+        try:
+            rows += _sweep(req.process, req.data, samplers, (k,), req.n, req.seed)
+        except (ValueError, FileNotFoundError) as e:
+            raise gr.Error(str(e)) from None
+        done += 1
+        progress(done / len(ks), desc=f"K = {k} done")
+    key = metric(req.process, req.data)
+    import pandas as pd
+
+    frame = pd.DataFrame([{"sampler": s, "steps": k, key: float(f.get(key, float("nan")))} for s, k, f, _ in rows])
+    keys = sorted({k for _, _, f, _ in rows for k in f})
+    tab = pd.DataFrame(
+        [[s, k, *(_fmt(f[x]) if x in f else "—" for x in keys), f"{sec:.2f}"] for s, k, f, sec in rows],
+        columns=["sampler", "steps", *keys, "wall time (s)"],
+    )
+    lower = "lower is better" if key != "valid" else "higher is better"
+    return gr.update(value=frame, y=key, title=f"{key} against steps ({lower}), {req.n} samples"), tab
+
+
+def _process_changed(process):
+    process = choice(process, "process", compare.PROCESSES)
+    names, valid = compare.datasets(process), compare.samplers(process)
+    picks = [s for s, _ in DEFAULTS if s in valid] or list(valid[:2])
+    picks = (picks + [NONE] * SLOTS)[:SLOTS] if process == "hot" else (list(valid[:2]) + [NONE] * SLOTS)[:SLOTS]
+    default = "mnist28" if "mnist28" in names else names[0]
+    return (
+        gr.update(choices=list(names), value=default),
+        *[gr.update(choices=[NONE, *valid], value=p) for p in picks],
+    )
+
+
+def build() -> gr.Blocks:
+    with gr.Blocks() as tab:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            process = gr.Dropdown(list(compare.PROCESSES), value="hot", label="process")
+            name = gr.Dropdown(list(data.DATASETS), value="mnist28", label="data")
+            seed = gr.Number(0, precision=0, label="seed")
+            n = gr.Slider(1, TAB_MAX_SAMPLES, value=16, step=1, label="samples")
+        slot_inputs = []
+        with gr.Row():
+            for k, (s, steps) in enumerate(DEFAULTS):
+                with gr.Column(min_width=180):
+                    sampler = gr.Dropdown([NONE, *compare.samplers("hot")], value=s, label=f"sampler {k + 1}")
+                    k_steps = gr.Number(steps, precision=0, label="steps K", minimum=1, maximum=1000)
+                    eta = gr.Slider(0, 1, value=0, step=0.05, label="η (DDIM types)")
+                slot_inputs += [sampler, k_steps, eta]
+        go = gr.Button("Run side by side", variant="primary")
+        with gr.Row():
+            frames = [
+                gr.Image(label=f"sampler {k + 1}: x_t | x̂_0", type="pil", format="png", interactive=False)
+                for k in range(SLOTS)
+            ]
+        caption = gr.Markdown()
+        frame = gr.Slider(0, 1, value=0, step=1, label="scrub all trajectories together", interactive=False)
+        with gr.Row():
+            finals = [
+                gr.Image(label=f"sampler {k + 1}: samples", type="pil", format="png", interactive=False)
+                for k in range(SLOTS)
+            ]
+        figures = gr.Dataframe(label="figures", interactive=False, wrap=True)
+        animation = gr.Image(label="animation (all samplers in lockstep)", type="filepath")
+        gr.Markdown("#### Quality against the number of steps (K = 5, 10, 20, 50, 100; computed once, then cached)")
+        with gr.Row():
+            sweep_n = gr.Slider(8, SWEEP_MAX_SAMPLES, value=64, step=8, label="samples per point")
+            sweep_go = gr.Button("Compute quality vs steps")
+        plot = gr.LinePlot(x="steps", y="frechet", color="sampler", label="quality vs steps")
+        sweep_table = gr.Dataframe(label="quality vs steps", interactive=False)
+        play = gr.State(None)
+        go.click(
+            run,
+            [process, name, *slot_inputs, seed, n],
+            [*frames, caption, *finals, figures, animation, play, frame],
+            api_name="compare_run",
+            concurrency_limit=1,
+            preprocess=False,
+        )
+        frame.release(scrub, [play, frame], [*frames, caption], api_name="compare_scrub", preprocess=False)
+        sweep_go.click(
+            sweep,
+            [process, name, *slot_inputs, seed, sweep_n],
+            [plot, sweep_table],
+            api_name="compare_sweep",
+            concurrency_limit=1,
+            preprocess=False,
+        )
+        process.change(_process_changed, [process], [name, *slot_inputs[0::3]], api_visibility="private")
+    return tab

@@ -1,0 +1,241 @@
+"""Encoding tab: Gaussian diffusion in the latent of a learned encoder F, for MNIST digits and en5 words.
+Generate from pure noise (the latent beside the decoded x̂_0 at every step), or send held-out examples
+through encode → noise to t → decode to see how much of x_0 survives at each t."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import gradio as gr
+import torch
+
+from .. import encoding, judge, text, viz
+from .. import encoding_pipeline as ep
+from ..pipeline import checkpoint_root
+from ..judge import word_scores
+from ..train import ENCODING_DATA
+from .common import Trajectory, choice, kept_indices, number, whole
+
+INTRO = """### Encoding model — x_t = ᾱ_t F(x_0) + β̄_t ε with a *learned* encoder F
+F and a decoder of q(x_0 | x_t) are trained together on −log q(x_0 | x_t); F's output is normalised to
+unit RMS so it cannot outgrow the noise. Sampling starts from x_T ~ N(0, I) in the latent; each step
+decodes x̂_0, re-encodes F(x̂_0) and takes the DDPM / DDIM step in the latent; the last step returns the
+decoder's x̂_0 itself. Digits: the latent's 4 channels of 7 × 7 are drawn as tiles (grey = 0). Words: each
+letter position's latent path, projected to 2-D (grey letters: where F puts each character)."""
+TAB_MAX_SAMPLES = 32
+ROUND_TRIP_N = 8
+
+
+def _render(name: str):
+    if not ep.is_words(name):
+
+        def picture(x: torch.Tensor):
+            return viz.picture(viz.latent_images(x) if x.shape[1] != 1 else x, scale=3)
+
+        return picture
+    full, held = text.word_set(name), text.word_set(name, "test")
+    vocab, proj = text.vocab(name), ep.projection(name)
+
+    def words_or_path(x: torch.Tensor):
+        if x.dim() == 3:  # (steps so far, l, 2): the projected path of the first sample
+            return viz.latent_paths(x.numpy(), anchors=proj.anchors, labels=[])
+        return viz.words_picture(vocab.decode(x.round().long()), valid=full - held, novel=held)
+
+    return words_or_path
+
+
+def _request(name, sampler, steps, eta, temperature, seed, n) -> ep.EncodingRequest:
+    name = choice(name, "data", ENCODING_DATA)
+    sampler = choice(sampler, "sampler", encoding.SAMPLERS)
+    try:
+        T = ep.encoding_T(name)
+        return ep.EncodingRequest(
+            data=name,
+            sampler=sampler,
+            steps=whole(steps, "steps", 1, T),
+            n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
+            seed=whole(seed, "seed", 0, 2**31 - 1),
+            eta=number(eta, "η", 0.0, 1.0) if sampler == "ddim" else None,
+            temperature=number(temperature, "temperature", 0.0, ep.MAX_TEMPERATURE) if ep.is_words(name) else 0.0,
+        )
+    except (ValueError, FileNotFoundError) as e:
+        raise gr.Error(str(e)) from None
+
+
+def figures(name: str, final: torch.Tensor) -> str:
+    """The judge's figures for final samples in model space."""
+    if ep.is_words(name):
+        s = word_scores(name, ep.decode(name, final))
+        return f"valid {s['valid']:.0%}, novel-valid {s['novel_valid']:.0%}, distinct {s['distinct']:.0%}"
+    d = judge.diversity(ep.decode(name, final))
+    return f"{int(d['distinct'])} distinct of {len(final)}, mean pairwise L1 {d['pairwise']:.3f}"
+
+
+def run(name, sampler, steps, eta, temperature, seed, n, progress=gr.Progress()):
+    """Stream (latent, x̂_0, caption), then the samples, the figures, the GIF and the scrub state."""
+    req = _request(name, sampler, steps, eta, temperature, seed, n)
+    try:
+        records = ep.encoding_steps(req)
+        render = _render(req.data)
+    except (ValueError, FileNotFoundError) as e:
+        raise gr.Error(str(e)) from None
+    words = ep.is_words(req.data)
+    proj = ep.projection(req.data) if words else None
+    keep, traj, path = kept_indices(req.steps), Trajectory(render=render), []
+    start, last_yield, final = time.perf_counter(), 0.0, None
+    for i, step in enumerate(records):
+        progress((i + 1) / req.steps, desc=f"t = {step.t} → {step.s}")
+        final = step.x_s
+        if words:
+            path.append(proj(step.x_t[0]))
+        if i not in keep:
+            continue
+        state = torch.stack(path) if words else step.x_t.float().cpu()
+        traj.add(f"step {i + 1}/{req.steps}: t = {step.t}", state, ep_view(req.data, step.x0_hat))
+        now = time.perf_counter()
+        if i == 0 or now - last_yield > 0.25:
+            last_yield = now
+            label, *pics = traj.picture(-1)
+            yield (*pics, label, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+    seconds = time.perf_counter() - start
+    info = (
+        f"{req.sampler.upper()}{f' (η = {req.eta:g})' if req.eta else ''}, {req.steps} steps, "
+        f"{req.n} samples: {figures(req.data, final)}. {seconds:.2f} s, "
+        f"{req.steps} decoder and {req.steps - 1} encoder evaluations."
+    )
+    label, *pics = traj.picture(-1)
+    yield (
+        *pics,
+        label,
+        render(ep_view(req.data, final)),
+        info,
+        traj.gif(),
+        traj,
+        gr.update(minimum=0, maximum=len(traj.frames) - 1, value=len(traj.frames) - 1, interactive=True),
+    )
+
+
+def ep_view(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Model-space data as the renderer takes it: images in [0, 1], or tokens as they are."""
+    return x.cpu() if ep.is_words(name) else ep.decode(name, x)
+
+
+def scrub(traj: Trajectory | None, k):
+    if traj is None or not traj.frames:
+        raise gr.Error("generate first: there is no trajectory to scrub yet")
+    label, *pics = traj.picture(whole(k, "frame", 0, len(traj.frames) - 1))
+    return (*pics, label)
+
+
+def round_trip(name, first, seed):
+    """Held-out examples first … first+7 encoded, noised to 8 values of t and decoded: a picture and figures."""
+    name = choice(name, "data", ENCODING_DATA)
+    try:
+        T = ep.encoding_T(name)
+        first = whole(first, "first held-out example", 0, len(ep.encoding_data(name, "test")) - ROUND_TRIP_N)
+        ts = sorted({1, *torch.linspace(0, T, 8).round().long().tolist()[1:]})
+        rt = ep.round_trip(name, ts, first=first, n=ROUND_TRIP_N, seed=whole(seed, "seed", 0, 2**31 - 1))
+    except (ValueError, FileNotFoundError) as e:
+        raise gr.Error(str(e)) from None
+    figs = []
+    if ep.is_words(name):
+        vocab = text.vocab(name)
+        cols = [viz.words_picture(vocab.decode(rt.x0.cpu()), ncol=1)]
+        for x in rt.x0_hat:
+            cols.append(viz.words_picture(vocab.decode(x.cpu()), valid=frozenset(vocab.decode(rt.x0.cpu())), ncol=1))
+            figs.append(f"{(x == rt.x0).float().mean().item():.0%}")
+        what = "character accuracy"
+    else:
+        cols = [viz.picture(ep.decode(name, rt.x0), scale=2, ncol=1)]
+        for z, x in zip(rt.latents, rt.x0_hat):
+            cols.append(
+                viz.side_by_side(
+                    viz.picture(viz.latent_images(z), scale=2, ncol=1),
+                    viz.picture(ep.decode(name, x), scale=2, ncol=1),
+                    gap=2,
+                )
+            )
+            figs.append(f"{((x - rt.x0) / 2).abs().mean().item():.3f}")
+        what = "mean absolute pixel error"
+    caption = (
+        f"Left: x_0. Then for t = {', '.join(map(str, ts))}: "
+        + ("x̂_0 = argmax q(x_0 | x_t) (green: correct word)" if ep.is_words(name) else "the noisy latent x_t and x̂_0")
+        + f". {what} per t: "
+        + ", ".join(f"t = {t}: {f}" for t, f in zip(ts, figs))
+    )
+    return viz.side_by_side(*cols, gap=12), caption
+
+
+def quality_note() -> str:
+    """The measured figures of the shipped models (their quality.json), as Markdown tables."""
+    parts = []
+    for name in ENCODING_DATA:
+        file = checkpoint_root() / f"encoding-{name}" / "quality.json"
+        if not file.is_file():
+            continue
+        q = json.loads(file.read_text())
+        for table in q.get("tables", [q]):
+            parts += [f"**{table.get('title', name)}** — {table.get('note', '')}", ""]
+            parts += ["| " + " | ".join(table["columns"]) + " |", "|" + " --- |" * len(table["columns"])]
+            parts += ["| " + " | ".join(map(str, r)) + " |" for r in table["rows"]]
+            parts.append("")
+        if q.get("command"):
+            parts += [f"Measured by `{q['command']}`.", ""]
+    return "\n".join(parts) or "No measured figures yet: run `python -m bench.encoding_quality --write-card`."
+
+
+def _data_changed(name):
+    words = name in ENCODING_DATA and ep.is_words(name)
+    return gr.update(visible=words)
+
+
+def build() -> gr.Blocks:
+    with gr.Blocks() as tab:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                data = gr.Radio(list(ENCODING_DATA), value="mnist28", label="data")
+                sampler = gr.Radio(list(encoding.SAMPLERS), value="ddim", label="sampler")
+                steps = gr.Slider(1, 1000, value=50, step=1, label="steps K")
+                eta = gr.Slider(0, 1, value=0, step=0.05, label="DDIM η")
+                temperature = gr.Slider(
+                    0, 2, value=0, step=0.05, label="x̂_0 temperature", info="0: argmax of q", visible=False
+                )
+                with gr.Row():
+                    seed = gr.Number(0, precision=0, label="seed")
+                    n = gr.Slider(1, TAB_MAX_SAMPLES, value=16, step=1, label="samples")
+                go = gr.Button("Generate", variant="primary")
+            with gr.Column(scale=2):
+                with gr.Row():
+                    latent = gr.Image(label="x_t (latent)", type="pil", format="png", interactive=False)
+                    x0_hat = gr.Image(label="x̂_0 (decoded)", type="pil", format="png", interactive=False)
+                caption = gr.Markdown()
+                frame = gr.Slider(0, 1, value=0, step=1, label="scrub the trajectory", interactive=False)
+                samples = gr.Image(label="samples", type="pil", format="png", interactive=False)
+                info = gr.Markdown()
+                animation = gr.Image(label="animation: latent | x̂_0", type="filepath")
+        gr.Markdown("#### Round trip: encode held-out examples, noise the latent to t, decode")
+        with gr.Row():
+            first = gr.Slider(0, 400, value=0, step=1, label="first held-out example")
+            rt_seed = gr.Number(0, precision=0, label="noise seed")
+            rt_go = gr.Button("Encode, noise, decode")
+        rt_image = gr.Image(label="round trip", type="pil", format="png", interactive=False)
+        rt_caption = gr.Markdown()
+        with gr.Accordion("Measured: where the learned latent helps and where it does not", open=False):
+            gr.Markdown(quality_note())
+        traj = gr.State(None)
+        go.click(
+            run,
+            [data, sampler, steps, eta, temperature, seed, n],
+            [latent, x0_hat, caption, samples, info, animation, traj, frame],
+            api_name="encoding_run",
+            concurrency_limit=2,
+            preprocess=False,
+        )
+        frame.release(scrub, [traj, frame], [latent, x0_hat, caption], api_name="encoding_scrub", preprocess=False)
+        rt_go.click(
+            round_trip, [data, first, rt_seed], [rt_image, rt_caption], api_name="encoding_round_trip", preprocess=False
+        )
+        data.change(_data_changed, [data], [temperature], api_visibility="private")
+    return tab

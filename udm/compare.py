@@ -1,0 +1,345 @@
+"""Samplers side by side: several samplers of one process and dataset from the same seed (the same x_T
+where the process allows), each with its wall time, network evaluations and the judge's figures.
+
+udm samplers of hot diffusion that share a step grid run as one batch through the network (one ε
+evaluation per step for all of them, `StackedReverse`); a run with one sampler is exactly that sampler
+run alone. The reference schedulers a user would otherwise pick run on the same networks:
+diffusers' DDPM / DDIM / DPM-Solver++ for hot diffusion and AmusedScheduler (MaskGIT) for the mask model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from . import cold, core, data, discrete, encoding, hot, judge, text, textmodel
+from . import cold_pipeline as cp
+from . import encoding_pipeline as ep
+from . import pipeline as hp
+from . import text_pipeline as tp
+from .device import default_device, make_generator, randn
+from .schedule import respace
+from .train import ENCODING_DATA
+
+PROCESSES: tuple[str, ...] = ("hot", "encoding", "cold", "mask", "edit")
+DIFFUSERS_HOT: tuple[str, ...] = ("diffusers-ddpm", "diffusers-ddim", "diffusers-dpm-solver++")
+DIFFUSERS_MASK = "diffusers-amused"
+STEPPED = {"hot", "encoding"}  # processes whose samplers take a step count K
+MAX_SAMPLERS = 4
+MAX_FRAMES = 50  # frames kept per sampler for the lockstep scrub
+
+
+def datasets(process: str) -> tuple[str, ...]:
+    return {
+        "hot": data.DATASETS,
+        "encoding": ENCODING_DATA,
+        "cold": ("mnist28",),
+        "mask": text.TEXTS,
+        "edit": text.TEXTS,
+    }[_check(process)]
+
+
+def samplers(process: str) -> tuple[str, ...]:
+    """Every sampler the Compare tab offers for a process (cold: one per trained (degradation, σ) and rule)."""
+    if _check(process) == "hot":
+        return hot.SAMPLERS + DIFFUSERS_HOT
+    if process == "encoding":
+        return encoding.SAMPLERS
+    if process == "cold":
+        try:
+            variants = cp.cold_variants("mnist28")
+        except FileNotFoundError:
+            variants = tuple((d, 0.0) for d in cold.DEGRADATIONS)
+        return tuple(f"{d} σ={s:g} {r}" for d, s in variants for r in cold.SAMPLERS)
+    return discrete.SAMPLERS + ((DIFFUSERS_MASK,) if process == "mask" else ())
+
+
+def _check(process: str) -> str:
+    if process not in PROCESSES:
+        raise ValueError(f"unknown process {process!r}; valid: {', '.join(PROCESSES)}")
+    return process
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One sampler of a comparison. `steps` for hot / encoding / AmusedScheduler; `eta` for DDIM-type."""
+
+    sampler: str
+    steps: int | None = None
+    eta: float | None = None
+
+    @property
+    def label(self) -> str:
+        k = f", {self.steps} steps" if self.steps else ""
+        e = f", η = {self.eta:g}" if self.eta not in (None, 0.0) and "ddim" in self.sampler else ""
+        return f"{self.sampler}{k}{e}"
+
+
+@dataclass
+class Result:
+    entry: Entry
+    frames: list[tuple[int, object, object]] = field(default_factory=list)  # (t, x_t view, x̂_0 view)
+    final: object = None  # data space: images in [0, 1], points, or strings
+    seconds: float = 0.0
+    evaluations: int = 0
+    figures: dict[str, float] = field(default_factory=dict)
+    batched_with: int = 1  # samplers sharing its network evaluations
+
+
+@dataclass(frozen=True)
+class Request:
+    process: str
+    data: str
+    entries: tuple[Entry, ...]
+    n: int = 16
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.process)
+        if self.data not in datasets(self.process):
+            raise ValueError(
+                f"unknown dataset {self.data!r} for {self.process}; valid: {', '.join(datasets(self.process))}"
+            )
+        if not 1 <= len(self.entries) <= MAX_SAMPLERS:
+            raise ValueError(f"choose between 1 and {MAX_SAMPLERS} samplers, got {len(self.entries)}")
+        valid = samplers(self.process)
+        for e in self.entries:
+            if e.sampler not in valid:
+                raise ValueError(f"unknown sampler {e.sampler!r} for {self.process}; valid: {', '.join(valid)}")
+            stepped = self.process in STEPPED or e.sampler == DIFFUSERS_MASK
+            if stepped and (e.steps is None or e.steps < 1):
+                raise ValueError(f"{e.sampler} needs a number of steps ≥ 1")
+            if e.eta is not None and not 0 <= e.eta <= 1:
+                raise ValueError(f"η must be between 0 and 1, got {e.eta}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a non-negative integer below 2^63, got {self.seed}")
+        cap = (
+            tp.MAX_TEXT_SAMPLES
+            if self.process in ("mask", "edit") or (self.process == "encoding" and ep.is_words(self.data))
+            else hp.MAX_SAMPLES[data.kind(self.data) if self.process == "hot" else "images"]
+        )
+        if not 1 <= self.n <= cap:
+            raise ValueError(f"number of samples must be between 1 and {cap}, got {self.n}")
+
+
+# ---------------------------------------------------------------- hot: stacked udm samplers, diffusers loops
+@dataclass(frozen=True)
+class StackedReverse:
+    """Several hot reverse rules over one batch made of equal chunks, one per rule: one ε evaluation per
+    step serves them all; each chunk draws its own noise in chunk order (one chunk = the rule alone)."""
+
+    reverses: tuple[hot.HotReverse, ...]
+
+    def _chunks(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return x.chunk(len(self.reverses))
+
+    def predict_x0(self, posterior, x_t, t, s, generator):
+        mean = posterior(x_t, t)
+        out = []
+        for rev, m in zip(self.reverses, self._chunks(mean)):
+            sb = rev.sigma_bar(t, s)
+            out.append(m + sb * randn(m.shape, generator) if sb > 0 else m)
+        return torch.cat(out)
+
+    def step(self, x_t, x0_hat, t, s, generator):
+        parts = zip(self.reverses, self._chunks(x_t), self._chunks(x0_hat))
+        return torch.cat([rev.step(a, b, t, s, generator) for rev, a, b in parts])
+
+
+def diffusers_scheduler(name: str, schedule, steps: int):
+    """A diffusers scheduler on our ᾱ (its betas), "trailing" spacing so the first step is at t = T."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+
+    betas = (1 - (schedule.abar[1:] / schedule.abar[:-1]) ** 2).float().numpy()
+    common = dict(num_train_timesteps=schedule.T, trained_betas=betas, timestep_spacing="trailing")
+    if name == "diffusers-ddpm":
+        sched = DDPMScheduler(**common, clip_sample=False, variance_type="fixed_small")
+    elif name == "diffusers-ddim":
+        sched = DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True)
+    elif name == "diffusers-dpm-solver++":
+        sched = DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
+    else:
+        raise ValueError(f"unknown diffusers scheduler {name!r}; valid: {', '.join(DIFFUSERS_HOT)}")
+    sched.set_timesteps(steps)
+    return sched
+
+
+def diffusers_steps(
+    model: hp.HotModel, name: str, x_T: torch.Tensor, steps: int, generator: torch.Generator, eta: float = 0.0
+) -> Iterator[core.Step]:
+    """A diffusers scheduler's loop as udm step records (its t + 1 is our t; x̂_0 from ε as in udm)."""
+    sched = diffusers_scheduler(name, model.schedule, steps)
+    ts = [int(t) for t in sched.timesteps]
+    x = x_T
+    for i, td in enumerate(ts):
+        t = td + 1
+        with torch.no_grad():
+            eps = model.posterior.eps(x, t)
+            a, b, _, _ = model.schedule.coefficients(t, 0)
+            x0_hat = (x - b * eps) / a
+            kw = {"eta": eta} if name == "diffusers-ddim" else {}
+            x_s = sched.step(eps, td, x, generator=generator, **kw).prev_sample
+        s = ts[i + 1] + 1 if i + 1 < len(ts) else 0
+        yield core.Step(index=i, t=t, s=s, x_t=x, x0_hat=x0_hat, x_s=x_s)
+        x = x_s
+
+
+def _hot(req: Request, device: str, progress: Callable[[float, str], None]) -> list[Result]:
+    model = hp.hot_model(req.data, device=device)
+    T = model.schedule.T
+    for e in req.entries:
+        if e.steps > T:
+            raise ValueError(f"{e.sampler}: steps must be between 1 and T={T}, got {e.steps}")
+    g = make_generator(req.seed, device)
+    shape = (req.n, *data.shape(req.data))
+    x_T = randn(shape, g)
+    results = [Result(e) for e in req.entries]
+    groups: dict[int, list[int]] = {}
+    for i, e in enumerate(req.entries):
+        if e.sampler in hot.SAMPLERS:
+            groups.setdefault(e.steps, []).append(i)
+    total, done = sum(e.steps for e in req.entries), 0
+    view = lambda x: hp.to_data(req.data, x)  # noqa: E731
+    for steps, idx in groups.items():
+        revs = tuple(
+            hot.make_reverse(req.entries[i].sampler, model.schedule, eta=req.entries[i].eta, stats=model.stats)
+            for i in idx
+        )
+        rev = revs[0] if len(revs) == 1 else StackedReverse(revs)
+        gen = make_generator(req.seed, device)
+        randn(shape, gen)  # the same generator state as a single run after drawing x_T
+        start = time.perf_counter()
+        keep = _kept(steps)
+        records = core.sample(
+            model.posterior, rev, x_T.repeat(len(idx), *[1] * (x_T.dim() - 1)), respace(T, steps), gen
+        )
+        for k, step in enumerate(records):
+            if k in keep:
+                for j, i in enumerate(idx):
+                    sl = slice(j * req.n, (j + 1) * req.n)
+                    results[i].frames.append((step.t, view(step.x_t[sl]), view(step.x0_hat[sl])))
+            done += len(idx)
+            progress(done / total, f"{', '.join(req.entries[i].sampler for i in idx)}: t = {step.t}")
+        seconds = time.perf_counter() - start
+        for j, i in enumerate(idx):
+            r = results[i]
+            r.final, r.seconds, r.evaluations, r.batched_with = (
+                view(step.x_s[j * req.n : (j + 1) * req.n]),
+                seconds,
+                steps,
+                len(idx),
+            )
+    for i, e in enumerate(req.entries):
+        if e.sampler in DIFFUSERS_HOT:
+            gen = make_generator(req.seed, device)
+            randn(shape, gen)
+            start, keep = time.perf_counter(), _kept(e.steps)
+            for k, step in enumerate(diffusers_steps(model, e.sampler, x_T, e.steps, gen, e.eta or 0.0)):
+                if k in keep:
+                    results[i].frames.append((step.t, view(step.x_t), view(step.x0_hat)))
+                done += 1
+                progress(done / total, f"{e.sampler}: t = {step.t}")
+            r = results[i]
+            r.final, r.seconds, r.evaluations = view(step.x_s), time.perf_counter() - start, e.steps
+    return results
+
+
+def _kept(n_steps: int) -> set[int]:
+    if n_steps <= MAX_FRAMES:
+        return set(range(n_steps))
+    return {round(i * (n_steps - 1) / (MAX_FRAMES - 1)) for i in range(MAX_FRAMES)}
+
+
+# ---------------------------------------------------------------- the other processes: one run per sampler
+def _records(req: Request, e: Entry, device: str) -> tuple[Iterator[core.Step], Callable, Callable, int]:
+    """(step records, x_t view, x̂_0 view, network evaluations) of one sampler run alone."""
+    if req.process == "encoding":
+        r = ep.EncodingRequest(data=req.data, sampler=e.sampler, steps=e.steps, n=req.n, seed=req.seed, eta=e.eta)
+        dec = lambda x: ep.decode(req.data, x)  # noqa: E731
+        latent = (lambda z: None) if ep.is_words(req.data) else (lambda z: z.float().cpu())
+        return ep.encoding_steps(r, device), latent, dec, 2 * e.steps - 1
+    if req.process == "cold":
+        degradation, sigma, rule = e.sampler.split(" ")
+        r = cp.ColdRequest(
+            degradation=degradation, sampler=rule, sigma=float(sigma[2:]), n=req.n, seed=req.seed, data=req.data
+        )
+        view = lambda x: hp.to_data(req.data, x)  # noqa: E731
+        return cp.cold_steps(r, device), view, view, cp.cold_T(req.data)
+    vocab = text.vocab(req.data)
+    dec = lambda x: vocab.decode(x.cpu())  # noqa: E731
+    if e.sampler == DIFFUSERS_MASK:
+        return amused_steps(req, e.steps, device), dec, dec, e.steps
+    r = tp.TextRequest(process=req.process, data=req.data, sampler=e.sampler, n=req.n, seed=req.seed)
+    return tp.text_steps(r, device), dec, dec, vocab.length
+
+
+def amused_steps(req: Request, steps: int, device: str) -> Iterator[core.Step]:
+    """diffusers' AmusedScheduler (MaskGIT: draw every hidden token, keep the most confident, re-mask the
+    rest on a cosine schedule) over the shipped mask BERT, as udm step records (t = hidden positions)."""
+    from diffusers import AmusedScheduler
+
+    vocab = text.vocab(req.data)
+    model, _ = tp.text_model("mask", req.data, device)
+    sched = AmusedScheduler(mask_token_id=vocab.MASK)
+    sched.set_timesteps(steps)
+    g = make_generator(req.seed + 1, device)
+    x = torch.full((req.n, vocab.length), vocab.MASK, device=device)
+    for i, ts in enumerate(sched.timesteps):
+        with torch.no_grad():
+            logits = textmodel.char_logits(model, x, vocab, "mask")
+            out = sched.step(logits, ts, x, generator=g)
+        t = int((x == vocab.MASK).sum(1).max())
+        s = int((out.prev_sample == vocab.MASK).sum(1).max())
+        yield core.Step(index=i, t=t, s=s, x_t=x, x0_hat=out.pred_original_sample, x_s=out.prev_sample)
+        x = out.prev_sample
+
+
+def _single(req: Request, e: Entry, device: str, progress, done: list[int], total: int) -> Result:
+    records, xt_view, x0_view, evaluations = _records(req, e, device)
+    result, start = Result(e, evaluations=evaluations), time.perf_counter()
+    kept_steps = e.steps or total_steps(req, e)
+    keep = _kept(kept_steps)
+    for k, step in enumerate(records):
+        if k in keep:
+            result.frames.append((step.t, xt_view(step.x_t), x0_view(step.x0_hat)))
+        done[0] += 1
+        progress(min(1.0, done[0] / total), f"{e.sampler}: t = {step.t}")
+    result.final, result.seconds = x0_view(step.x_s), time.perf_counter() - start
+    return result
+
+
+def total_steps(req: Request, e: Entry) -> int:
+    if e.steps:
+        return e.steps
+    if req.process == "cold":
+        return cp.cold_T(req.data)
+    return text.vocab(req.data).length
+
+
+def run(req: Request, device: str | None = None, progress: Callable[[float, str], None] | None = None) -> list[Result]:
+    """Every entry's trajectory, final samples, wall time, evaluations and figures."""
+    device = str(torch.device(device) if device else default_device())
+    progress = progress or (lambda f, s: None)
+    if req.process == "hot":
+        results = _hot(req, device, progress)
+    else:
+        total, done = sum(total_steps(req, e) for e in req.entries), [0]
+        results = [_single(req, e, device, progress, done, total) for e in req.entries]
+    for r in results:
+        r.figures = figures(req, r.final)
+    return results
+
+
+def figures(req: Request, final) -> dict[str, float]:
+    """The judge's figures; for images fewer than 2 samples get only what can be measured."""
+    name = req.data
+    if isinstance(final, list):
+        return judge.word_scores(name, final)
+    if len(final) < 2:
+        return {}
+    if req.process == "cold" or (data.is_image(name) and len(final) < 16):
+        return {"distinct": judge.diversity(final)["distinct"] / len(final)}
+    return judge.evaluate(name, final)
