@@ -31,7 +31,7 @@ def build() -> gr.Blocks:
         gr.Markdown("# udm — forward process, posterior q(x_0|x_t), reverse step")
         for name, make in TABS.items():
             with gr.Tab(name):
-                make().render()
+                make()  # a Blocks built inside this context renders itself here
     demo.queue(max_size=32, default_concurrency_limit=2)
     return demo
 

@@ -59,16 +59,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def client(tiny_checkpoints):
-    """The whole app launched on a free port over the tiny checkpoints, and a gradio_client for it."""
-    from gradio_client import Client
-
+def app_url(tiny_checkpoints):
+    """The whole app launched on a free port over the tiny checkpoints; its URL."""
     import app
 
     demo = app.build()
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+        yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    """A gradio_client for the app on the tiny checkpoints."""
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)

@@ -12,6 +12,7 @@ from .. import cold, data, judge, viz
 from .. import cold_pipeline as cp
 from ..pipeline import to_data
 from .common import Trajectory, choice, kept_indices, number, whole
+from .gpu import on_gpu
 
 INTRO = """### Cold diffusion — x_t = F_t(x_0) + σ ε with a deterministic degradation F_t
 A restoration network guesses x̂_0 = G_t(x_t). **Naive**: x_{t−1} = F_{t−1}(x̂_0) (+ fresh σ ε').
@@ -178,7 +179,7 @@ def build() -> gr.Blocks:
                 strip_caption = gr.Markdown()
         traj = gr.State(None)
         go.click(
-            run,
+            on_gpu(run),
             [degradation, sigma, mode, t, start_noise, fresh, seed, n],
             [naive_xt, naive_x0, impr_xt, impr_x0, caption, naive_out, impr_out, original, animation, traj, frame],
             api_name="cold_run",

@@ -12,6 +12,7 @@ import gradio as gr
 from .. import compare, data, text, viz
 from .. import encoding_pipeline as ep
 from .common import choice, number, whole, write_gif
+from .gpu import on_gpu
 
 INTRO = """### Compare — samplers side by side on the same seed
 Tick up to four samplers (with their own steps and η), press Run: every sampler starts from the same
@@ -271,7 +272,7 @@ def build() -> gr.Blocks:
         sweep_table = gr.Dataframe(label="quality vs steps", interactive=False)
         play = gr.State(None)
         go.click(
-            run,
+            on_gpu(run),
             [process, name, *slot_inputs, seed, n],
             [*frames, caption, *finals, figures, animation, play, frame],
             api_name="compare_run",
@@ -280,7 +281,7 @@ def build() -> gr.Blocks:
         )
         frame.release(scrub, [play, frame], [*frames, caption], api_name="compare_scrub", preprocess=False)
         sweep_go.click(
-            sweep,
+            on_gpu(sweep),
             [process, name, *slot_inputs, seed, sweep_n],
             [plot, sweep_table],
             api_name="compare_sweep",

@@ -16,6 +16,7 @@ from ..pipeline import checkpoint_root
 from ..judge import word_scores
 from ..train import ENCODING_DATA
 from .common import Trajectory, choice, kept_indices, number, whole
+from .gpu import on_gpu
 
 INTRO = """### Encoding model — x_t = ᾱ_t F(x_0) + β̄_t ε with a *learned* encoder F
 F and a decoder of q(x_0 | x_t) are trained together on −log q(x_0 | x_t); F's output is normalised to
@@ -226,7 +227,7 @@ def build() -> gr.Blocks:
             gr.Markdown(quality_note())
         traj = gr.State(None)
         go.click(
-            run,
+            on_gpu(run),
             [data, sampler, steps, eta, temperature, seed, n],
             [latent, x0_hat, caption, samples, info, animation, traj, frame],
             api_name="encoding_run",
@@ -235,7 +236,7 @@ def build() -> gr.Blocks:
         )
         frame.release(scrub, [traj, frame], [latent, x0_hat, caption], api_name="encoding_scrub", preprocess=False)
         rt_go.click(
-            round_trip, [data, first, rt_seed], [rt_image, rt_caption], api_name="encoding_round_trip", preprocess=False
+            on_gpu(round_trip), [data, first, rt_seed], [rt_image, rt_caption], api_name="encoding_round_trip", preprocess=False
         )
         data.change(_data_changed, [data], [temperature], api_visibility="private")
     return tab

@@ -11,6 +11,7 @@ from PIL import Image
 
 from .. import data, hot, pipeline, viz
 from .common import Trajectory, choice, kept_indices, number, whole
+from .gpu import on_gpu
 
 INTRO = """### Hot diffusion — x_t = ᾱ_t x_0 + β̄_t ε
 Each reverse step guesses x̂_0 from x_t with the trained ε-model, then moves to x_s with the general
@@ -151,7 +152,7 @@ def build() -> gr.Blocks:
                 strip_caption = gr.Markdown()
         traj = gr.State(None)
         run.click(
-            generate,
+            on_gpu(generate),
             [dataset, model, sampler, steps, eta, seed, n],
             [x_t, x0_hat, caption, samples, animation, traj, frame],
             api_name="hot_generate",

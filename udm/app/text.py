@@ -12,6 +12,7 @@ import torch
 from .. import discrete, judge, text
 from .. import text_pipeline as tp
 from .common import choice, number, whole
+from .gpu import on_gpu
 
 TAB_MAX_SAMPLES = 32
 MAX_PATTERN = 16  # characters accepted in the pattern box before any other check
@@ -177,7 +178,7 @@ def build(process: str) -> gr.Blocks:
                 info = gr.Markdown()
         state = gr.State(None)
         go.click(
-            mask_run if process == "mask" else edit_run,
+            on_gpu(mask_run if process == "mask" else edit_run),
             [dataset, model, temperature, seed, n, *extra],
             [table, caption, info, state, frame],
             api_name=f"{process}_run",

@@ -1,0 +1,81 @@
+"""The app in a real browser (Debian's Chromium driven by Playwright): every tab, its default action,
+an animation or samples on the page, and the scrub slider changing the shown frame. Screenshots of
+each tab go to `test-artifacts/` (or to the folder in UDM_SCREENSHOTS)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# tab, its button, its scrub slider
+TABS = [
+    ("Hot diffusion", "Generate", "scrub the trajectory"),
+    ("Cold diffusion", "Run naive and improved", "scrub the trajectory"),
+    ("Edit", "Run naive and improved", "scrub the steps"),
+    ("Mask", "Run naive and improved", "scrub the steps"),
+    ("Encoding", "Generate", "scrub the trajectory"),
+    ("Compare", "Run side by side", "scrub all trajectories together"),
+]
+SHOTS = Path(os.environ.get("UDM_SCREENSHOTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+
+
+def _browser_or_skip():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):  # CI installs both (.ci/run): their absence there is a failure
+            pytest.fail("Playwright or Debian's chromium is missing; .ci/run installs them")
+        pytest.skip("Playwright and /usr/bin/chromium are needed (apt-get install chromium; pip install playwright)")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.goto(app_url)
+        page.wait_for_selector("button[role=tab]")
+        yield page
+        browser.close()
+
+
+def _shown(panel) -> tuple:
+    """What the tab shows: the sources of its images and the text of its tables."""
+    imgs = panel.locator("img[src*='file=']")
+    tables = panel.locator("table")
+    return (
+        tuple(imgs.nth(i).get_attribute("src") for i in range(imgs.count())),
+        tuple(tables.nth(i).inner_text() for i in range(tables.count())),
+    )
+
+
+@pytest.mark.parametrize("tab,button,slider", TABS)
+def test_tab_runs_and_scrubs_in_a_browser(page, tab, button, slider):
+    page.get_by_role("tab", name=tab).click()
+    panel = page.locator("[role=tabpanel]:visible").first
+    panel.get_by_role("button", name=button).first.click()
+    scrub = panel.get_by_label(f"range slider for {slider}").first
+    # the run is over when the scrub slider has been given the trajectory's length
+    page.wait_for_function("(el) => Number(el.max) > 1 && !el.disabled", arg=scrub.element_handle())
+    images, tables = _shown(panel)
+    assert images or any(t.strip() for t in tables), f"{tab}: no samples or animation on the page"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    name = tab.lower().split()[0]
+    page.screenshot(path=str(SHOTS / f"tab-{name}.png"), full_page=True)
+    before = _shown(panel)
+    box = scrub.bounding_box()
+    page.mouse.click(box["x"] + 1, box["y"] + box["height"] / 2)  # to the first frame
+    page.wait_for_function("(el) => Number(el.value) === 0", arg=scrub.element_handle())
+    page.wait_for_timeout(300)
+    for _ in range(50):
+        if _shown(panel) != before:
+            break
+        page.wait_for_timeout(200)
+    assert _shown(panel) != before, f"{tab}: the scrub slider did not change the shown frame"
