@@ -112,11 +112,12 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=1000, help="digits per sampler")
     p.add_argument("--n-words", type=int, default=2000, help="words per sampler")
+    p.add_argument("--data", nargs="+", default=["mnist28", "en5"], help="which models (default both)")
     p.add_argument("--write-card", action="store_true", help="write quality.json (+ samples.png) into each checkpoint")
     args = p.parse_args()
     torch.manual_seed(0)
     command = f"python -m bench.encoding_quality --n {args.n} --n-words {args.n_words} --write-card"
-    for name in ("mnist28", "en5"):
+    for name in args.data:
         rec = reconstruction(name)
         gen, shown = digits(args.n) if name == "mnist28" else words(args.n_words)
         for table in (rec, gen):

@@ -4,7 +4,6 @@ restoration of held-out digits degraded to strength t. Validated requests; model
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -12,7 +11,7 @@ from functools import lru_cache
 import torch
 
 from . import checkpoint, cold, core, data
-from .device import default_device, make_generator, randn
+from .device import LOADING, default_device, make_generator, randn
 from .pipeline import MAX_SAMPLES, checkpoint_root
 
 MAX_START_NOISE = 1.0
@@ -75,7 +74,7 @@ class ColdModel:
         return cold.RestorerPosterior(restore)
 
 
-_LOADING = threading.Lock()
+_LOADING = LOADING  # shared by every loader (udm.device)
 
 
 def cold_model(name: str = "mnist28", device: str | None = None) -> ColdModel:

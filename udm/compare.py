@@ -20,7 +20,7 @@ from . import cold_pipeline as cp
 from . import encoding_pipeline as ep
 from . import pipeline as hp
 from . import text_pipeline as tp
-from .device import default_device, make_generator, randn
+from .device import LOADING, default_device, make_generator, randn
 from .schedule import respace
 from .train import ENCODING_DATA
 
@@ -151,7 +151,8 @@ class StackedReverse:
 
 def diffusers_scheduler(name: str, schedule, steps: int):
     """A diffusers scheduler on our ᾱ (its betas), "trailing" spacing so the first step is at t = T."""
-    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+    with LOADING:
+        from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
     betas = (1 - (schedule.abar[1:] / schedule.abar[:-1]) ** 2).float().numpy()
     common = dict(num_train_timesteps=schedule.T, trained_betas=betas, timestep_spacing="trailing")
@@ -279,7 +280,8 @@ def _records(req: Request, e: Entry, device: str) -> tuple[Iterator[core.Step], 
 def amused_steps(req: Request, steps: int, device: str) -> Iterator[core.Step]:
     """diffusers' AmusedScheduler (MaskGIT: draw every hidden token, keep the most confident, re-mask the
     rest on a cosine schedule) over the shipped mask BERT, as udm step records (t = hidden positions)."""
-    from diffusers import AmusedScheduler
+    with LOADING:
+        from diffusers import AmusedScheduler
 
     vocab = text.vocab(req.data)
     model, _ = tp.text_model("mask", req.data, device)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 DTYPE = torch.float32
+# One lock for every model load and every first import of diffusers / transformers: their lazy module
+# imports are not thread-safe, and two users' first requests would otherwise import them at once.
+LOADING = threading.RLock()
 
 
 def default_device() -> torch.device:

@@ -4,7 +4,6 @@ encode → noise to t → decode round trip of held-out examples. Validated requ
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -12,7 +11,7 @@ from functools import lru_cache
 import torch
 
 from . import checkpoint, core, data, encoding, text
-from .device import default_device, make_generator
+from .device import LOADING, default_device, make_generator
 from .hot import GaussianForward
 from .pipeline import MAX_SAMPLES, checkpoint_root
 from .schedule import Schedule, make
@@ -79,7 +78,7 @@ class LoadedEncoding:
         return GaussianForward(self.schedule)
 
 
-_LOADING = threading.Lock()
+_LOADING = LOADING  # shared by every loader (udm.device)
 
 
 def encoding_model(name: str, device: str | None = None) -> LoadedEncoding:

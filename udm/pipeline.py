@@ -7,7 +7,6 @@ stay cached. The checkpoint folder is `checkpoints/` beside the package, or `$UD
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +16,7 @@ from typing import Literal
 import torch
 
 from . import checkpoint, core, data, hot, oracle
-from .device import default_device, make_generator
+from .device import LOADING, default_device, make_generator
 from .schedule import Schedule, make
 
 ModelName = Literal["trained", "exact"]
@@ -65,7 +64,7 @@ class HotModel:
         return self.posterior.schedule
 
 
-_LOADING = threading.Lock()  # the app's warm-up and a first request share one load
+_LOADING = LOADING  # shared by every loader (udm.device)
 
 
 def hot_model(name: str, model: str = "trained", device: str | None = None) -> HotModel:

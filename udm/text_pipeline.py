@@ -3,7 +3,6 @@ posterior of the training list; models load once and stay cached."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -11,7 +10,7 @@ from functools import cache
 import torch
 
 from . import core, discrete, text, textmodel
-from .device import default_device, make_generator
+from .device import LOADING, default_device, make_generator
 from .pipeline import checkpoint_root
 
 MAX_TEXT_SAMPLES = 2048  # per request
@@ -72,7 +71,7 @@ def pattern_tokens(name: str, pattern: str) -> torch.Tensor:
     return v.encode([pattern])[0]
 
 
-_LOADING = threading.Lock()
+_LOADING = LOADING  # shared by every loader (udm.device)
 
 
 def text_model(process: str, name: str, device: str | None = None):

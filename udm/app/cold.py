@@ -11,7 +11,7 @@ import torch
 from .. import cold, data, judge, viz
 from .. import cold_pipeline as cp
 from ..pipeline import to_data
-from .common import Trajectory, choice, kept_indices, number, whole
+from .common import Trajectory, choice, frame_index, kept_indices, number, pictures_as_files, scrub_slider, whole
 from .gpu import on_gpu
 
 INTRO = """### Cold diffusion — x_t = F_t(x_0) + σ ε with a deterministic degradation F_t
@@ -66,6 +66,7 @@ def _figures(mode: str, x: torch.Tensor, originals: torch.Tensor | None) -> str:
     return f"{int(d['distinct'])} distinct of {len(x)}, mean pairwise L1 {d['pairwise']:.3f}"
 
 
+@pictures_as_files
 def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, progress=gr.Progress()):
     """Both samplers from the same start, in lockstep: stream (naive x_t, x̂_0, improved x_t, x̂_0, caption)."""
     reqs = [_request(degradation, sigma, mode, t, start_noise, fresh, seed, n, s) for s in cold.SAMPLERS]
@@ -108,17 +109,19 @@ def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, progress=gr.Pr
         original,
         traj.gif(),
         traj,
-        gr.update(minimum=0, maximum=len(traj.frames) - 1, value=len(traj.frames) - 1, interactive=True),
+        scrub_slider(len(traj.frames)),
     )
 
 
+@pictures_as_files
 def scrub(traj: Trajectory | None, k):
     if traj is None or not traj.frames:
         raise gr.Error("run the samplers first: there is no trajectory to scrub yet")
-    label, *pics = traj.picture(whole(k, "frame", 0, len(traj.frames) - 1))
+    label, *pics = traj.picture(frame_index(k, len(traj.frames)))
     return (*pics, label)
 
 
+@pictures_as_files
 def forward_strip(degradation, sigma, index):
     """One held-out digit at 8 strengths t = 0 … T, with the chosen σ."""
     degradation = choice(degradation, "degradation", cold.DEGRADATIONS)

@@ -11,7 +11,7 @@ import gradio as gr
 
 from .. import compare, data, text, viz
 from .. import encoding_pipeline as ep
-from .common import choice, number, whole, write_gif
+from .common import choice, frame_index, number, pictures_as_files, scrub_slider, whole, write_gif
 from .gpu import on_gpu
 
 INTRO = """### Compare — samplers side by side on the same seed
@@ -137,6 +137,7 @@ def _labels(results) -> list:
     )
 
 
+@pictures_as_files
 def run(process, name, *args, progress=gr.Progress()):
     """(4 frame pictures, caption, 4 final pictures, table, GIF, state, slider)."""
     *slot_args, seed, n = args
@@ -159,14 +160,15 @@ def run(process, name, *args, progress=gr.Progress()):
         table(results),
         gif,
         play,
-        gr.update(minimum=0, maximum=play.length - 1, value=play.length - 1, interactive=True),
+        scrub_slider(play.length),
     )
 
 
+@pictures_as_files
 def scrub(play: Lockstep | None, p):
     if play is None:
         raise gr.Error("run a comparison first: there is nothing to scrub yet")
-    p = whole(p, "frame", 0, play.length - 1)
+    p = frame_index(p, play.length)
     return (*_images(play.frame(p)), play.label(p))
 
 

@@ -15,7 +15,7 @@ from .. import encoding_pipeline as ep
 from ..pipeline import checkpoint_root
 from ..judge import word_scores
 from ..train import ENCODING_DATA
-from .common import Trajectory, choice, kept_indices, number, whole
+from .common import Trajectory, choice, frame_index, kept_indices, number, pictures_as_files, scrub_slider, whole
 from .gpu import on_gpu
 
 INTRO = """### Encoding model — x_t = ᾱ_t F(x_0) + β̄_t ε with a *learned* encoder F
@@ -73,6 +73,7 @@ def figures(name: str, final: torch.Tensor) -> str:
     return f"{int(d['distinct'])} distinct of {len(final)}, mean pairwise L1 {d['pairwise']:.3f}"
 
 
+@pictures_as_files
 def run(name, sampler, steps, eta, temperature, seed, n, progress=gr.Progress()):
     """Stream (latent, x̂_0, caption), then the samples, the figures, the GIF and the scrub state."""
     req = _request(name, sampler, steps, eta, temperature, seed, n)
@@ -113,7 +114,7 @@ def run(name, sampler, steps, eta, temperature, seed, n, progress=gr.Progress())
         info,
         traj.gif(),
         traj,
-        gr.update(minimum=0, maximum=len(traj.frames) - 1, value=len(traj.frames) - 1, interactive=True),
+        scrub_slider(len(traj.frames)),
     )
 
 
@@ -122,13 +123,15 @@ def ep_view(name: str, x: torch.Tensor) -> torch.Tensor:
     return x.cpu() if ep.is_words(name) else ep.decode(name, x)
 
 
+@pictures_as_files
 def scrub(traj: Trajectory | None, k):
     if traj is None or not traj.frames:
         raise gr.Error("generate first: there is no trajectory to scrub yet")
-    label, *pics = traj.picture(whole(k, "frame", 0, len(traj.frames) - 1))
+    label, *pics = traj.picture(frame_index(k, len(traj.frames)))
     return (*pics, label)
 
 
+@pictures_as_files
 def round_trip(name, first, seed):
     """Held-out examples first … first+7 encoded, noised to 8 values of t and decoded: a picture and figures."""
     name = choice(name, "data", ENCODING_DATA)
@@ -236,7 +239,11 @@ def build() -> gr.Blocks:
         )
         frame.release(scrub, [traj, frame], [latent, x0_hat, caption], api_name="encoding_scrub", preprocess=False)
         rt_go.click(
-            on_gpu(round_trip), [data, first, rt_seed], [rt_image, rt_caption], api_name="encoding_round_trip", preprocess=False
+            on_gpu(round_trip),
+            [data, first, rt_seed],
+            [rt_image, rt_caption],
+            api_name="encoding_round_trip",
+            preprocess=False,
         )
         data.change(_data_changed, [data], [temperature], api_visibility="private")
     return tab

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from .. import data, hot, pipeline, viz
-from .common import Trajectory, choice, kept_indices, number, whole
+from .common import Trajectory, choice, frame_index, kept_indices, number, pictures_as_files, scrub_slider, whole
 from .gpu import on_gpu
 
 INTRO = """### Hot diffusion — x_t = ᾱ_t x_0 + β̄_t ε
@@ -53,6 +53,7 @@ def _request(dataset, model, sampler, steps, eta, seed, n) -> pipeline.HotReques
         raise gr.Error(str(e)) from None
 
 
+@pictures_as_files
 def generate(dataset, model, sampler, steps, eta, seed, n, progress=gr.Progress()):
     """Stream (x_t, x̂_0, caption) while sampling; finish with the animation, samples and scrub range."""
     req = _request(dataset, model, sampler, steps, eta, seed, n)
@@ -89,18 +90,20 @@ def generate(dataset, model, sampler, steps, eta, seed, n, progress=gr.Progress(
         _picture(req.data, pipeline.to_data(req.data, final)),
         traj.gif(),
         traj,
-        gr.update(minimum=0, maximum=len(traj.frames) - 1, value=len(traj.frames) - 1, interactive=True),
+        scrub_slider(len(traj.frames)),
     )
 
 
+@pictures_as_files
 def scrub(traj: Trajectory | None, k):
     """Show kept frame k of the last run."""
     if traj is None or not traj.frames:
         raise gr.Error("run Generate first: there is no trajectory to scrub yet")
-    label, xt, x0 = traj.picture(whole(k, "frame", 0, len(traj.frames) - 1))
+    label, xt, x0 = traj.picture(frame_index(k, len(traj.frames)))
     return xt, x0, label
 
 
+@pictures_as_files
 def forward_strip(dataset):
     """x_0 → x_T on one example (images) or a cloud (points), 8 frames."""
     dataset = choice(dataset, "dataset", data.DATASETS)

@@ -11,7 +11,7 @@ import torch
 
 from .. import discrete, judge, text
 from .. import text_pipeline as tp
-from .common import choice, number, whole
+from .common import choice, frame_index, number, scrub_slider, whole
 from .gpu import on_gpu
 
 TAB_MAX_SAMPLES = 32
@@ -123,7 +123,7 @@ def run(process, dataset, model, temperature, seed, n, k=1, pattern=None, progre
         frames[-1]["label"],
         info,
         {"frames": frames, "data": reqs[0].data},
-        gr.update(minimum=0, maximum=len(frames) - 1, value=len(frames) - 1, interactive=True),
+        scrub_slider(len(frames)),
     )
 
 
@@ -149,7 +149,7 @@ def scrub(state: dict | None, k):
     if not state or not state.get("frames"):
         raise gr.Error("run the samplers first: there is no trajectory to scrub yet")
     frames = state["frames"]
-    i = whole(k, "frame", 0, len(frames) - 1)
+    i = frame_index(k, len(frames))
     return _frame_html(frames[i], state["data"], i == len(frames) - 1), frames[i]["label"]
 
 
