@@ -1,6 +1,9 @@
 """The app in a real browser (Debian's Chromium driven by Playwright): every tab, its default action,
 an animation or samples on the page, and the scrub slider changing the shown frame. Screenshots of
-each tab go to `test-artifacts/` (or to the folder in UDM_SCREENSHOTS)."""
+each tab go to `test-artifacts/`.
+
+On the tiny test checkpoints by default; `UDM_SCREENSHOTS=assets python -m pytest tests/test_browser.py`
+runs the same test on the shipped models and writes the README's screenshots into `assets/`."""
 
 import os
 import shutil
@@ -18,7 +21,9 @@ TABS = [
     ("Encoding", "Generate", "scrub the trajectory"),
     ("Compare", "Run side by side", "scrub all trajectories together"),
 ]
-SHOTS = Path(os.environ.get("UDM_SCREENSHOTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = bool(os.environ.get("UDM_SCREENSHOTS"))
+SHOTS = ROOT / os.environ["UDM_SCREENSHOTS"] if SHIPPED else ROOT / "test-artifacts"
 
 
 def _browser_or_skip():
@@ -34,13 +39,26 @@ def _browser_or_skip():
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def url(request):
+    """The app on the tiny checkpoints, or on the shipped ones for the README's screenshots."""
+    if not SHIPPED:
+        return request.getfixturevalue("app_url")
+    from bench import serve
+
+    port = serve.free_port()
+    proc, _ = serve.start(port)
+    request.addfinalizer(lambda: serve.stop(proc))
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def page(url):
     sync_playwright = _browser_or_skip()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(120_000)
-        page.goto(app_url)
+        page.goto(url)
         page.wait_for_selector("button[role=tab]")
         yield page
         browser.close()

@@ -132,6 +132,17 @@ def test_amused_scheduler_fills_every_position(tiny_checkpoints):
     assert len(r.frames) == 3 and r.frames[0][0] == 5 and set(r.figures) == {"valid", "novel_valid", "distinct"}
 
 
+@pytest.mark.parametrize("sampler", ["diffusers-discrete-ddim", "diffusers-discrete-ddim+loo"])
+def test_discrete_ddim_on_the_edit_model(tiny_checkpoints, sampler):
+    req = compare.Request("edit", "en5", (compare.Entry(sampler, 4), compare.Entry("naive")), n=6, seed=1)
+    r, naive = compare.run(req, "cpu")
+    assert len(r.final) == 6 and all(len(w) == 5 and text.MASK_CHAR not in w for w in r.final)
+    assert r.frames[0][1] == naive.frames[0][1]  # the same random start as the udm samplers
+    ts = [f[0] for f in r.frames]
+    assert ts[0] == 5 and ts[-1] == 1 and ts == sorted(ts, reverse=True)
+    assert r.evaluations == (7 if sampler.endswith("loo") else 4)
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [

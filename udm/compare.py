@@ -27,6 +27,7 @@ from .train import ENCODING_DATA
 PROCESSES: tuple[str, ...] = ("hot", "encoding", "cold", "mask", "edit")
 DIFFUSERS_HOT: tuple[str, ...] = ("diffusers-ddpm", "diffusers-ddim", "diffusers-dpm-solver++")
 DIFFUSERS_MASK = "diffusers-amused"
+DIFFUSERS_EDIT: tuple[str, ...] = ("diffusers-discrete-ddim", "diffusers-discrete-ddim+loo")
 STEPPED = {"hot", "encoding"}  # processes whose samplers take a step count K
 MAX_SAMPLERS = 4
 MAX_FRAMES = 50  # frames kept per sampler for the lockstep scrub
@@ -54,7 +55,7 @@ def samplers(process: str) -> tuple[str, ...]:
         except FileNotFoundError:
             variants = tuple((d, 0.0) for d in cold.DEGRADATIONS)
         return tuple(f"{d} σ={s:g} {r}" for d, s in variants for r in cold.SAMPLERS)
-    return discrete.SAMPLERS + ((DIFFUSERS_MASK,) if process == "mask" else ())
+    return discrete.SAMPLERS + ((DIFFUSERS_MASK,) if process == "mask" else DIFFUSERS_EDIT)
 
 
 def _check(process: str) -> str:
@@ -109,7 +110,7 @@ class Request:
         for e in self.entries:
             if e.sampler not in valid:
                 raise ValueError(f"unknown sampler {e.sampler!r} for {self.process}; valid: {', '.join(valid)}")
-            stepped = self.process in STEPPED or e.sampler == DIFFUSERS_MASK
+            stepped = self.process in STEPPED or e.sampler in (DIFFUSERS_MASK, *DIFFUSERS_EDIT)
             if stepped and (e.steps is None or e.steps < 1):
                 raise ValueError(f"{e.sampler} needs a number of steps ≥ 1")
             if e.eta is not None and not 0 <= e.eta <= 1:
@@ -273,6 +274,9 @@ def _records(req: Request, e: Entry, device: str) -> tuple[Iterator[core.Step], 
     dec = lambda x: vocab.decode(x.cpu())  # noqa: E731
     if e.sampler == DIFFUSERS_MASK:
         return amused_steps(req, e.steps, device), dec, dec, e.steps
+    if e.sampler in DIFFUSERS_EDIT:
+        loo = e.sampler.endswith("+loo")
+        return discrete_ddim_steps(req, e.steps, loo, device), dec, dec, 2 * e.steps - 1 if loo else e.steps
     r = tp.TextRequest(process=req.process, data=req.data, sampler=e.sampler, n=req.n, seed=req.seed)
     return tp.text_steps(r, device), dec, dec, vocab.length
 
@@ -297,6 +301,41 @@ def amused_steps(req: Request, steps: int, device: str) -> Iterator[core.Step]:
         s = int((out.prev_sample == vocab.MASK).sum(1).max())
         yield core.Step(index=i, t=t, s=s, x_t=x, x0_hat=out.pred_original_sample, x_s=out.prev_sample)
         x = out.prev_sample
+
+
+def discrete_ddim_steps(req: Request, steps: int, corrector: bool, device: str) -> Iterator[core.Step]:
+    """diffusers' DiscreteDDIMScheduler (D3PM uniform corruption; with `corrector`, one leave-one-out Gibbs
+    sweep after each step) over the shipped edit BERT, from the same random tokens as the udm samplers.
+
+    Where its assumptions do not fit: D3PM corrupts each position independently with probability 1 − α
+    (a binomial number of positions), while the edit model is told an exact count t of replaced positions
+    (v1: any replacement token, the uniform kernel). The model is asked at t = round(l (1 − α)), at least 1.
+    """
+    with LOADING:
+        from diffusers import DiscreteDDIMScheduler
+
+    vocab = text.vocab(req.data)
+    model, _ = tp.text_model("edit", req.data, device)
+    sched = DiscreteDDIMScheduler(corrector_steps=int(corrector), corrector_k=1)
+    sched.set_timesteps(steps)
+    _, x, _ = tp.start(tp.TextRequest(process="edit", data=req.data, n=req.n, seed=req.seed), device)
+    g = make_generator(req.seed + 1, device)
+    length = vocab.length
+
+    def logits(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        t = min(length, max(1, round(length * (1 - alpha))))
+        return textmodel.char_logits(model, x, vocab, "edit-v1", t)
+
+    for i in range(steps):
+        t_here = min(length, max(1, round(length * (1 - i / steps))))
+        with torch.no_grad():
+            out = sched.step(logits(x, i / steps), i, x, temperature=1.0, generator=g)
+            x_s = out.prev_sample
+            if corrector and i + 1 < steps:
+                x_s = sched.step_correct(logits(x_s, (i + 1) / steps), i, x_s, generator=g).prev_sample
+        s = 0 if i + 1 == steps else min(length, max(1, round(length * (1 - (i + 1) / steps))))
+        yield core.Step(index=i, t=t_here, s=s, x_t=x, x0_hat=out.sampled_tokens, x_s=x_s)
+        x = x_s
 
 
 def _single(req: Request, e: Entry, device: str, progress, done: list[int], total: int) -> Result:

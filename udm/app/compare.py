@@ -18,7 +18,9 @@ INTRO = """### Compare — samplers side by side on the same seed
 Tick up to four samplers (with their own steps and η), press Run: every sampler starts from the same
 x_T where the process allows; udm samplers of hot diffusion that share a step count go through the
 network as one batch. The reference schedulers run on the same networks: diffusers' DDPM, DDIM and
-DPM-Solver++ (hot), and AmusedScheduler, MaskGIT's confidence-ordered unmasking (mask)."""
+DPM-Solver++ (hot), AmusedScheduler, MaskGIT's confidence-ordered unmasking (mask), and
+DiscreteDDIMScheduler, D3PM's uniform-corruption DDIM, alone or with its leave-one-out corrector (edit;
+it assumes each position is corrupted independently, the edit model is told how many are)."""
 NONE = "—"
 SLOTS = compare.MAX_SAMPLERS
 TAB_MAX_SAMPLES = 32
@@ -53,8 +55,8 @@ def _entries(process, slots) -> tuple[compare.Entry, ...]:
         if sampler in (None, "", NONE):
             continue
         sampler = choice(sampler, f"sampler {k + 1}", valid)
-        needs_steps = stepped or sampler == compare.DIFFUSERS_MASK
-        top = 1000 if stepped else text.vocab("en5").length
+        needs_steps = stepped or sampler in (compare.DIFFUSERS_MASK, *compare.DIFFUSERS_EDIT)
+        top = 1000 if stepped else 100
         out.append(
             compare.Entry(
                 sampler,
