@@ -9,9 +9,14 @@ import threading
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from udm import pipeline  # noqa: E402
 from udm.app import cold, compare, encoding, hot, text  # noqa: E402
+
+# No tab takes an uploaded image; should one ever be decoded, Pillow refuses anything past this many
+# pixels (a decompression bomb) instead of filling the memory.
+Image.MAX_IMAGE_PIXELS = 4096 * 4096
 
 TABS = {
     "Hot diffusion": hot.build,

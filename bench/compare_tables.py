@@ -34,11 +34,17 @@ def table(columns, rows) -> None:
 def quality_vs_steps(n: int, ks: list[int]) -> list[list]:
     rows = []
     for k in ks:
-        req = compare.Request("hot", "mnist28", tuple(compare.Entry(s, k) for s in HOT), n=n, seed=0)
-        for r in compare.run(req, "cpu"):
+        udm, reference = HOT[:4], HOT[4:]  # a Compare request takes four samplers
+        results = []
+        for group in (udm, reference):
+            req = compare.Request("hot", "mnist28", tuple(compare.Entry(s, k) for s in group), n=n, seed=0)
+            results += compare.run(req, "cpu")
+        for r in results:
             f = r.figures
             per = 1000 * r.seconds / n / (r.batched_with or 1)
-            rows.append([r.entry.sampler, k, f"{f['confident']:.3f}", f"{f['frechet']:.2f}", r.evaluations, f"{per:.1f}"])
+            rows.append(
+                [r.entry.sampler, k, f"{f['confident']:.3f}", f"{f['frechet']:.2f}", r.evaluations, f"{per:.1f}"]
+            )
             print(rows[-1], flush=True)
     return rows
 
@@ -109,7 +115,9 @@ def main() -> None:
     q = quality_vs_steps(args.n, args.steps)
     table(["sampler", "K", "confident share", "Fréchet", "network evaluations", "ms / sample"], q)
     print("## 2. Naive against improved\n")
-    table(["process", "data", "sampler", "samples", "figures", "ms / sample"], naive_vs_improved(args.n_cold, args.n_text))
+    table(
+        ["process", "data", "sampler", "samples", "figures", "ms / sample"], naive_vs_improved(args.n_cold, args.n_text)
+    )
     print("## 3. Speed\n")
     ratio = overhead()
     print(f"udm / diffusers DDIM loop time (50 steps, batch 64, best of 3): {ratio:.3f}\n")

@@ -125,3 +125,33 @@ def test_text_checkpoint_reloads_offline_with_the_same_logits(name, tmp_path):
     got = load_file(tmp_path / "l.safetensors")["logits"]
     torch.testing.assert_close(got, want)
     assert meta["held_out"][f"{variant} t=1"] > HELD_OUT_T1[data_name]  # one missing character of an unseen word
+
+
+@pytest.mark.parametrize("name", ["mnist28", "en5"])
+def test_encoding_model_is_complete_and_reconstructs_at_t1(name):
+    from udm import encoding, hot, schedule
+    from udm.train import encoding_data
+
+    folder = checkpoint.path(f"encoding-{name}")
+    for f in ("model.safetensors", "config.json", "README.md", "quality.json"):
+        assert (folder / f).is_file(), f
+    model, cfg, _ = checkpoint.load(folder)
+    forward = hot.GaussianForward(schedule.make(cfg["schedule"], cfg["T"]))
+    x0 = encoding_data(name, "test")
+    d = encoding.diagnostics(model, forward, x0, [1, cfg["T"] // 2])
+    assert abs(d["latent_rms"] - 1) < 1e-4 and d["latent_rms_per_example_max_dev"] < 1e-3
+    if name == "en5":
+        assert d["per_t"]["1"]["char_accuracy"] >= 0.99  # held-out words come back from t = 1
+        assert d["per_t"][str(cfg["T"] // 2)]["char_accuracy"] > 0.9
+    else:
+        assert d["per_t"]["1"]["pixel_l1"] < 0.03 and d["per_t"]["1"]["psnr"] > 24
+
+
+def test_encoding_mnist_draws_digits():
+    from udm import core
+    from udm import encoding_pipeline as ep
+
+    ep.forget_models()
+    x = ep.decode("mnist28", core.last(ep.encoding_steps(ep.EncodingRequest("mnist28", "ddpm", 50, 64, 0))).x_s)
+    s = judge.evaluate("mnist28", x)
+    assert s["confident"] > 0.5 and s["distinct"] > 0.9

@@ -20,7 +20,9 @@ x_T where the process allows; udm samplers of hot diffusion that share a step co
 network as one batch. The reference schedulers run on the same networks: diffusers' DDPM, DDIM and
 DPM-Solver++ (hot), AmusedScheduler, MaskGIT's confidence-ordered unmasking (mask), and
 DiscreteDDIMScheduler, D3PM's uniform-corruption DDIM, alone or with its leave-one-out corrector (edit;
-it assumes each position is corrupted independently, the edit model is told how many are)."""
+it assumes each position is corrupted independently, the edit model is told how many are). A Fréchet
+distance from a few dozen digits is large and noisy: compare it within one run, or use the panel below
+with more samples."""
 NONE = "—"
 SLOTS = compare.MAX_SAMPLERS
 TAB_MAX_SAMPLES = 32
@@ -266,14 +268,18 @@ def build() -> gr.Blocks:
                 gr.Image(label=f"sampler {k + 1}: samples", type="pil", format="png", interactive=False)
                 for k in range(SLOTS)
             ]
-        figures = gr.Dataframe(label="figures", interactive=False, wrap=True)
+        figures = gr.Dataframe(
+            label="figures", headers=["sampler", "network evaluations", "wall time (s)"], interactive=False, wrap=True
+        )
         animation = gr.Image(label="animation (all samplers in lockstep)", type="filepath")
         gr.Markdown("#### Quality against the number of steps (K = 5, 10, 20, 50, 100; computed once, then cached)")
         with gr.Row():
             sweep_n = gr.Slider(8, SWEEP_MAX_SAMPLES, value=64, step=8, label="samples per point")
             sweep_go = gr.Button("Compute quality vs steps")
         plot = gr.LinePlot(x="steps", y="frechet", color="sampler", label="quality vs steps")
-        sweep_table = gr.Dataframe(label="quality vs steps", interactive=False)
+        sweep_table = gr.Dataframe(
+            label="quality vs steps", headers=["sampler", "steps", "figures", "wall time (s)"], interactive=False
+        )
         play = gr.State(None)
         go.click(
             on_gpu(run),
