@@ -14,8 +14,8 @@ from PIL import Image  # noqa: E402
 from udm import pipeline  # noqa: E402
 from udm.app import cold, compare, encoding, hot, text  # noqa: E402
 
-# No tab takes an uploaded image; should one ever be decoded, Pillow refuses anything past this many
-# pixels (a decompression bomb) instead of filling the memory.
+# A drawn or uploaded digit is size-checked before decoding (udm.app.common.uploaded_picture); past this
+# many pixels Pillow itself refuses to decode anything (a decompression bomb) instead of filling the memory.
 Image.MAX_IMAGE_PIXELS = 4096 * 4096
 
 TABS = {
@@ -26,6 +26,11 @@ TABS = {
     "Encoding": encoding.build,
     "Compare": compare.build,
 }
+
+
+# Gradio's upload route (a drawn or uploaded digit) accepts 1 MB at the most. At most 256 sessions keep a
+# trajectory for their scrub slider (each also expires, udm.app.common.STATE_SECONDS).
+LAUNCH = dict(share=False, footer_links=["api"], max_file_size="1mb", state_session_capacity=256)
 
 
 def build() -> gr.Blocks:
@@ -41,15 +46,18 @@ def build() -> gr.Blocks:
     return demo
 
 
-def main(argv: list[str] | None = None) -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """--host and --port; their defaults come from the environment a Space sets (GRADIO_SERVER_NAME/PORT)."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
     demo = build()
-    demo.launch(
-        server_name=args.host, server_port=args.port, share=False, footer_links=["api"], prevent_thread_lock=True
-    )
+    demo.launch(**LAUNCH, server_name=args.host, server_port=args.port, prevent_thread_lock=True)
     # The server is up at once; the default model loads in the background so the first Generate is quick.
     threading.Thread(target=pipeline.hot_model, args=("mnist28",), daemon=True).start()
     demo.block_thread()

@@ -1,14 +1,16 @@
 """The four comparison tables of the README, measured in one run on the shipped models.
 
 1. Quality against steps for hot diffusion on MNIST (udm DDPM, DDIM, Analytic-DDPM, Analytic-DDIM and
-   diffusers' DPM-Solver++), K ∈ {10, 25, 50, 100}; samples from one seed per K.
+   diffusers' DPM-Solver++), K ∈ {10, 25, 50, 100, 1000}; samples from one seed per K.
 2. Naive against improved for cold (blur, σ = 0.2: generation), mask and edit (en5), at their defaults.
 3. Speed: network evaluations and wall time per sample of each sampler (from table 1's runs), and the
    udm-vs-diffusers loop overhead (DDIM, same network, same x_T, same timesteps).
-4. Side by side against one after another: one Compare run of four samplers against the sum of the four
-   single runs (same settings, same run), and the ratio.
+4. Side by side against one after another: for hot, encoding, cold and mask, one Compare run of its
+   samplers against the sum of the samplers run alone (same settings, same run, best of 2), and the ratio.
 
-    python -m bench.compare_tables [--n 256] [--n-text 2000]
+    python -m bench.compare_tables [--n 256] [--n-text 2000] [--steps 10 25 50 100 1000] [--tables 1 2 3 4]
+
+K = 1000 costs about an hour of this 2-core CPU at --n 256; `--tables 1 --steps 1000` measures it alone.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def naive_vs_improved(n_cold: int, n_text: int) -> list[list]:
             else:
                 f = r.figures
                 fig = f"valid {f['valid']:.3f}, novel-valid {f['novel_valid']:.3f}, distinct {f['distinct']:.3f}"
-            rows.append([process, name, r.entry.label, n, fig, f"{1000 * r.seconds / n:.2f}"])
+            per = 1000 * r.seconds / n / r.batched_with  # samplers in one batch share its time
+            rows.append([process, name, r.entry.label, n, fig, f"{per:.2f}"])
             print(rows[-1], flush=True)
     return rows
 
@@ -85,22 +88,35 @@ def overhead(repeats: int = 3) -> float:
     return best["udm"] / best["diffusers"]
 
 
-def side_by_side(n: int) -> tuple[float, float]:
-    entries = (
-        compare.Entry("ddpm", 50),
-        compare.Entry("ddim", 50),
-        compare.Entry("analytic-ddpm", 50),
-        compare.Entry("diffusers-dpm-solver++", 20),
-    )
-    start = time.perf_counter()
-    compare.run(compare.Request("hot", "mnist28", entries, n=n, seed=0), "cpu")
-    together = time.perf_counter() - start
-    alone = 0.0
-    for e in entries:
-        start = time.perf_counter()
-        compare.run(compare.Request("hot", "mnist28", (e,), n=n, seed=0), "cpu")
-        alone += time.perf_counter() - start
-    return together, alone
+SIDE_BY_SIDE = (  # (process, data, samplers, samples): the Compare tab's kinds of run
+    ("hot", "mnist28", (("ddpm", 50), ("ddim", 50), ("analytic-ddpm", 50), ("diffusers-dpm-solver++", 20)), 64),
+    ("encoding", "mnist28", (("ddpm", 50), ("ddim", 50)), 64),
+    ("cold", "mnist28", (("blur σ=0.2 naive", None), ("blur σ=0.2 improved", None)), 64),
+    ("mask", "en5", (("naive", None), ("improved", None), (compare.DIFFUSERS_MASK, 5)), 2000),
+)
+
+
+def side_by_side() -> list[list]:
+    """Per kind of run: one Compare run of its samplers against the sum of the samplers run alone, same
+    settings, alternated in one run (best of 2 each)."""
+    rows = []
+    for process, name, samplers, n in SIDE_BY_SIDE:
+        entries = tuple(compare.Entry(s, k) for s, k in samplers)
+        together, alone = float("inf"), float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            compare.run(compare.Request(process, name, entries, n=n, seed=0), "cpu")
+            together = min(together, time.perf_counter() - start)
+            total = 0.0
+            for e in entries:
+                start = time.perf_counter()
+                compare.run(compare.Request(process, name, (e,), n=n, seed=0), "cpu")
+                total += time.perf_counter() - start
+            alone = min(alone, total)
+        labels = ", ".join(e.label for e in entries)
+        rows.append([process, labels, n, f"{together:.2f}", f"{alone:.2f}", f"{together / alone:.2f}"])
+        print(rows[-1], flush=True)
+    return rows
 
 
 def main() -> None:
@@ -108,25 +124,26 @@ def main() -> None:
     p.add_argument("--n", type=int, default=256, help="digits per sampler and K")
     p.add_argument("--n-text", type=int, default=2000)
     p.add_argument("--n-cold", type=int, default=128)
-    p.add_argument("--steps", type=int, nargs="+", default=[10, 25, 50, 100])
+    p.add_argument("--steps", type=int, nargs="+", default=[10, 25, 50, 100, 1000])
+    p.add_argument("--tables", type=int, nargs="+", default=[1, 2, 3, 4], choices=[1, 2, 3, 4])
     args = p.parse_args()
     hp.hot_model("mnist28", device="cpu")  # load before any clock starts
-    print("## 1. Quality against steps, hot diffusion on MNIST\n")
-    q = quality_vs_steps(args.n, args.steps)
-    table(["sampler", "K", "confident share", "Fréchet", "network evaluations", "ms / sample"], q)
-    print("## 2. Naive against improved\n")
-    table(
-        ["process", "data", "sampler", "samples", "figures", "ms / sample"], naive_vs_improved(args.n_cold, args.n_text)
-    )
-    print("## 3. Speed\n")
-    ratio = overhead()
-    print(f"udm / diffusers DDIM loop time (50 steps, batch 64, best of 3): {ratio:.3f}\n")
-    print("## 4. Side by side against one after another\n")
-    together, alone = side_by_side(64)
-    print(
-        f"Compare run of ddpm-50, ddim-50, analytic-ddpm-50, dpm-solver++-20 on 64 digits: {together:.1f} s; "
-        f"the four run alone: {alone:.1f} s; ratio {together / alone:.2f}"
-    )
+    if 1 in args.tables:
+        print("## 1. Quality against steps, hot diffusion on MNIST\n")
+        q = quality_vs_steps(args.n, args.steps)
+        table(["sampler", "K", "confident share", "Fréchet", "network evaluations", "ms / sample"], q)
+    if 2 in args.tables:
+        print("## 2. Naive against improved\n")
+        rows = naive_vs_improved(args.n_cold, args.n_text)
+        table(["process", "data", "sampler", "samples", "figures", "ms / sample"], rows)
+    if 3 in args.tables:
+        print("## 3. Speed\n")
+        ratio = overhead()
+        print(f"udm / diffusers DDIM loop time (50 steps, batch 64, best of 3): {ratio:.3f}\n")
+    if 4 in args.tables:
+        print("## 4. Side by side against one after another\n")
+        columns = ["process", "samplers", "samples", "side by side (s)", "one after another (s)", "ratio"]
+        table(columns, side_by_side())
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ import torch
 from udm import data, encoding, judge, text, viz
 from udm import encoding_pipeline as ep
 from udm.checkpoint import write_card
-from udm.pipeline import checkpoint_root
 from udm.judge import word_scores
+from udm.pipeline import checkpoint_root
 
 
 def reconstruction(name: str) -> dict:

@@ -54,6 +54,8 @@ def test_forward_strip(client):
         (("mnist28", "trained", "ddim", 10, 0.0, 1.5, 4), "seed must be a whole number"),
         (("moons", "trained", "ddim", 2000, 0.0, 0, 4), "1000"),
         (("moons", "trained", "nope", 10, 0.0, 0, 4), "nope"),
+        (("moons", "trained", "ddpm", 10, "fast", 0, 4), "eta must be a number"),  # checked though unused
+        (("moons", "trained", "ddim", 10**400, 0.0, 0, 4), "steps must be a whole number between 1 and 1000"),
     ],
 )
 def test_bad_input_gets_a_clear_error_and_the_server_stays_up(client, args, message):
@@ -69,3 +71,14 @@ def test_scrub_before_generate_is_a_clear_error(tiny_checkpoints):
 
     with pytest.raises(Exception, match="run Generate first"):
         scrub(None, 0)
+
+
+def test_pictures_leave_no_open_files(client):
+    import psutil
+
+    client.predict("moons", "trained", "ddpm", 8, 0.0, 0, 16, api_name="/hot_generate")
+    server = psutil.Process()  # the test server runs in this process
+    before = server.num_fds()
+    for k in range(20):  # each scrub writes two pictures to files of their own
+        client.predict(k % 8, api_name="/hot_scrub")
+    assert server.num_fds() - before < 5

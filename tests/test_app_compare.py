@@ -60,17 +60,24 @@ def test_compare_other_processes(client, process, name, pairs):
     assert len(out[9]["data"]) == len(pairs) and img(out[5]).size[0] > 0
 
 
-def test_quality_vs_steps_is_cached(client):
-    import time
+def test_quality_vs_steps_is_computed_once_then_cached(client, monkeypatch):
+    from udm import compare
 
-    args = ("hot", "moons", *slots(("ddim", 5), ("ddpm", 5)), 0, 8)
-    start = time.perf_counter()
+    calls = []
+    run = compare.run
+    monkeypatch.setattr(compare, "run", lambda req, *a, **k: calls.append(req) or run(req, *a, **k))
+    args = ("hot", "moons", *slots(("ddim", 5), ("ddpm", 5)), 0, 16)
     plot, table = client.predict(*args, api_name="/compare_sweep")
-    first = time.perf_counter() - start
     assert len(table["data"]) == 10 and {int(r[1]) for r in table["data"]} == {5, 10, 20, 50, 100}
-    start = time.perf_counter()
-    client.predict(*args, api_name="/compare_sweep")
-    assert time.perf_counter() - start < max(0.5, first)
+    assert [len(r.entries) for r in calls] == [2] * 5  # both samplers together, once per K
+    _, again = client.predict(*args, api_name="/compare_sweep")
+    assert len(calls) == 5 and again["data"] == table["data"]
+
+
+def test_quality_vs_steps_keeps_samplers_apart_by_eta(client):
+    args = ("hot", "moons", "ddim", 5, 0.0, "ddim", 5, 1.0, NONE, 5, 0.0, NONE, 5, 0.0, 0, 16)
+    _, table = client.predict(*args, api_name="/compare_sweep")
+    assert {r[0] for r in table["data"]} == {"ddim", "ddim, η = 1"} and len(table["data"]) == 10
 
 
 @pytest.mark.parametrize(
@@ -91,4 +98,23 @@ def test_compare_bad_input(client, args, match):
 
 def test_sweep_refuses_processes_without_steps(client):
     with pytest.raises(AppError, match="step count"):
-        client.predict("mask", "en5", *slots(("naive", 5)), 0, 8, api_name="/compare_sweep")
+        client.predict("mask", "en5", *slots(("naive", 5)), 0, 16, api_name="/compare_sweep")
+
+
+@pytest.mark.parametrize(
+    "api,args,match",
+    [
+        ("/compare_sweep", ("hot", "moons", *slots(("ddim", 5)), 0, 8), "between 16 and 256"),
+        (
+            "/compare_sweep",
+            ("hot", "mnist28", *slots(("ddpm", 5), ("ddim", 5), ("analytic-ddpm", 5)), 0, 128),
+            "64,000",
+        ),
+        ("/compare_run", ("hot", "mnist28", *slots(*[("ddpm", 1000)] * 2), 0, 32), "at most 32,000"),
+        ("/compare_run", ("encoding", "mnist28", *slots(("ddim", 1000)), 0, 32), "63,968 images"),
+        ("/compare_run", ("hot", "moons", *slots(("ddim", 5))[:8], 10**400, *slots()[9:], 0, 8), "η of sampler 3"),
+    ],
+)
+def test_compare_limits(client, api, args, match):
+    with pytest.raises(AppError, match=match):
+        client.predict(*args, api_name=api)

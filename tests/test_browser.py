@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-# tab, its button, its scrub slider
+# tab, its button, its scrub slider, whether a run ends with an animation (a GIF)
 TABS = [
-    ("Hot diffusion", "Generate", "scrub the trajectory"),
-    ("Cold diffusion", "Run naive and improved", "scrub the trajectory"),
-    ("Edit", "Run naive and improved", "scrub the steps"),
-    ("Mask", "Run naive and improved", "scrub the steps"),
-    ("Encoding", "Generate", "scrub the trajectory"),
-    ("Compare", "Run side by side", "scrub all trajectories together"),
+    ("Hot diffusion", "Generate", "scrub the trajectory", True),
+    ("Cold diffusion", "Run naive and improved", "scrub the trajectory", True),
+    ("Edit", "Run naive and improved", "scrub the steps", False),
+    ("Mask", "Run naive and improved", "scrub the steps", False),
+    ("Encoding", "Generate", "scrub the trajectory", True),
+    ("Compare", "Run side by side", "scrub all trajectories together", True),
 ]
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = bool(os.environ.get("UDM_SCREENSHOTS"))
@@ -64,36 +64,60 @@ def page(url):
         browser.close()
 
 
-def _shown(panel) -> tuple:
-    """What the tab shows: the sources of its images and the text of its tables."""
-    imgs = panel.locator("img[src*='file=']")
-    tables = panel.locator("table")
+def _shown(page, panel) -> tuple:
+    """What the tab shows: the content (not the file names, new for every response) of its images, and the
+    text of its tables."""
+    import hashlib
+
+    imgs, tables = panel.locator("img[src*='file=']"), panel.locator("table")
+    srcs = [imgs.nth(i).get_attribute("src") for i in range(imgs.count())]
     return (
-        tuple(imgs.nth(i).get_attribute("src") for i in range(imgs.count())),
+        tuple(hashlib.sha1(page.request.get(src).body()).hexdigest() for src in srcs),
         tuple(tables.nth(i).inner_text() for i in range(tables.count())),
     )
 
 
-@pytest.mark.parametrize("tab,button,slider", TABS)
-def test_tab_runs_and_scrubs_in_a_browser(page, tab, button, slider):
+@pytest.mark.parametrize("tab,button,slider,animated", TABS)
+def test_tab_runs_and_scrubs_in_a_browser(page, tab, button, slider, animated):
     page.get_by_role("tab", name=tab).click()
     panel = page.locator("[role=tabpanel]:visible").first
     panel.get_by_role("button", name=button).first.click()
     scrub = panel.get_by_label(f"range slider for {slider}").first
     # the run is over when the scrub slider has been given the trajectory's length
     page.wait_for_function("(el) => Number(el.max) > 1 && !el.disabled", arg=scrub.element_handle())
-    images, tables = _shown(panel)
+    if animated:
+        panel.locator("img[src*='.gif']").first.wait_for(state="visible")
+    images, tables = _shown(page, panel)
     assert images or any(t.strip() for t in tables), f"{tab}: no samples or animation on the page"
     SHOTS.mkdir(parents=True, exist_ok=True)
     name = tab.lower().split()[0]
     page.screenshot(path=str(SHOTS / f"tab-{name}.png"), full_page=True)
-    before = _shown(panel)
+    before = _shown(page, panel)
     box = scrub.bounding_box()
     page.mouse.click(box["x"] + 1, box["y"] + box["height"] / 2)  # to the first frame
     page.wait_for_function("(el) => Number(el.value) === 0", arg=scrub.element_handle())
     page.wait_for_timeout(300)
     for _ in range(50):
-        if _shown(panel) != before:
+        if _shown(page, panel) != before:
             break
         page.wait_for_timeout(200)
-    assert _shown(panel) != before, f"{tab}: the scrub slider did not change the shown frame"
+    assert _shown(page, panel) != before, f"{tab}: the scrub slider did not change the shown frame"
+
+
+def test_cold_restores_a_digit_drawn_in_the_browser(page):
+    page.get_by_role("tab", name="Cold diffusion").click()
+    panel = page.locator("[role=tabpanel]:visible").first
+    panel.get_by_label("restore", exact=True).check()
+    panel.get_by_role("button", name="Brush").first.click()
+    canvas = panel.locator("canvas").first
+    box = canvas.bounding_box()
+    x, y0, y1 = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.2, box["y"] + box["height"] * 0.8
+    page.mouse.move(x, y0)
+    page.mouse.down()
+    for k in range(1, 21):  # a stroke from top to bottom: a "1"
+        page.mouse.move(x + k, y0 + (y1 - y0) * k / 20)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+    panel.get_by_role("button", name="Run naive and improved").first.click()
+    page.get_by_text("copies of your digit").first.wait_for(state="visible")
+    page.screenshot(path=str(SHOTS / "tab-cold-your-digit.png"), full_page=True)

@@ -144,7 +144,8 @@ def test_encoding_model_is_complete_and_reconstructs_at_t1(name):
         assert d["per_t"]["1"]["char_accuracy"] >= 0.99  # held-out words come back from t = 1
         assert d["per_t"][str(cfg["T"] // 2)]["char_accuracy"] > 0.9
     else:
-        assert d["per_t"]["1"]["pixel_l1"] < 0.03 and d["per_t"]["1"]["psnr"] > 24
+        # near perfect at t = 1 (the card: 0.0135 / 28.0 dB), well clear of t = T/4 (0.0199 / 24.7 dB)
+        assert d["per_t"]["1"]["pixel_l1"] < 0.016 and d["per_t"]["1"]["psnr"] > 27
 
 
 def test_encoding_mnist_draws_digits():

@@ -15,18 +15,21 @@ from udm.cli import main
 
 # ---------------------------------------------------------------- judges
 def test_held_out_digits_beat_noise():
-    train = data.images("mnist28", "train")[0][:500]
-    noise = torch.rand(500, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    good, bad = judge.evaluate("mnist28", train), judge.evaluate("mnist28", noise)
+    test = data.images("mnist28", "test")[0]  # digits the judge's classifier never saw: half against half
+    noise = torch.rand(250, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    cnn = judge.load_classifier()
+    good, bad = judge.digit_scores(cnn, test[:250], test[250:]), judge.digit_scores(cnn, noise, test[250:])
     assert good["confident"] > 0.8
-    assert good["frechet"] < 0.1 * bad["frechet"]  # (the classifier is confident on noise: Fréchet is the check)
+    assert good["frechet"] < 0.05 * bad["frechet"]  # (the classifier is confident on noise: Fréchet is the check)
 
 
 def test_identical_sets_have_zero_distance():
     x = torch.randn(300, 2, generator=torch.Generator().manual_seed(1))
     assert judge.sliced_wasserstein(x, x) == 0.0
     f = torch.randn(300, 8, generator=torch.Generator().manual_seed(2)).double().numpy()
-    assert abs(judge.frechet(f, f)) < 1e-4
+    f[:, 3] = 0.0  # a dead feature: a singular covariance
+    assert abs(judge.frechet(f, f)) < 1e-6
+    assert judge.frechet(f, f + 0.1) == pytest.approx(8 * 0.01, abs=1e-6)  # a shift: ‖Δμ‖² alone
 
 
 def test_two_d_distance_small_for_same_distribution_large_for_shifted():
@@ -69,6 +72,16 @@ def test_cli_evaluate(tmp_path, capsys):
     assert main(["evaluate", str(bad), "--data", "moons"]) == 2
     assert "error:" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing.npz"), "--data", "moons"]) == 1
+    np.save(tmp_path / "a.npy", np.zeros((4, 2)))
+    np.savez(tmp_path / "s.npz", samples=np.array(["ab", "cd"]))
+    np.savez(tmp_path / "t.npz", texts=np.array("hello"))
+    for name, data_name, message in (
+        ("a.npy", "moons", "single array"),
+        ("s.npz", "moons", "must be numbers"),
+        ("t.npz", "en5", "1-D array of strings"),
+    ):
+        assert main(["evaluate", str(tmp_path / name), "--data", data_name]) == 2
+        assert message in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the engine
@@ -92,6 +105,74 @@ def test_batched_samplers_each_match_their_own_run(tiny_checkpoints):
     ddim = hp.to_data("moons", core.last(hp.hot_steps(hp.HotRequest("moons", "ddim", 4, 50, 1), "cpu")).x_s)
     assert torch.allclose(results[0].final, ddim, atol=1e-5)  # deterministic: the batch changes nothing
     assert not torch.allclose(results[1].final, ddim, atol=1e-3)
+
+
+def test_cold_naive_and_improved_share_one_restorer_call_per_step(tiny_checkpoints, monkeypatch):
+    calls = []
+    call = cp.VariantRestorer.__call__
+    monkeypatch.setattr(cp.VariantRestorer, "__call__", lambda self, x, t: calls.append(len(x)) or call(self, x, t))
+    entries = (compare.Entry("fade σ=0 naive"), compare.Entry("fade σ=0 improved"))
+    naive, improved = compare.run(compare.Request("cold", "mnist28", entries, n=3, seed=4), "cpu")
+    T = cp.cold_T("mnist28")
+    assert calls == [6] * T and naive.batched_with == improved.batched_with == 2  # one call of 2 × 3 per step
+    for r, rule in ((naive, "naive"), (improved, "improved")):  # σ = 0: no noise, so each equals its lone run
+        alone = core.last(cp.cold_steps(cp.ColdRequest("fade", rule, n=3, seed=4), "cpu")).x_s
+        assert torch.allclose(r.final, hp.to_data("mnist28", alone), atol=1e-5)  # (a batch of 6 sums in its order)
+
+
+def test_encoding_and_mask_samplers_batch_edit_variants_do_not(tiny_checkpoints):
+    entries = (compare.Entry("ddpm", 3), compare.Entry("ddim", 3))
+    ddpm, ddim = compare.run(compare.Request("encoding", "mnist28", entries, n=4, seed=2), "cpu")
+    assert ddpm.batched_with == ddim.batched_with == 2
+    alone = core.last(ep.encoding_steps(ep.EncodingRequest("mnist28", "ddim", 3, 4, 2), "cpu")).x_s
+    # DDIM draws no noise: the batch changes nothing but the network's summation order
+    assert torch.allclose(ddim.final, ep.decode("mnist28", alone), atol=1e-5)
+    entries = (compare.Entry("naive"), compare.Entry("improved"))
+    for r in compare.run(compare.Request("mask", "en5", entries, n=6, seed=1), "cpu"):
+        assert r.batched_with == 2 and len(r.final) == 6 and all(len(w) == 5 and "▢" not in w for w in r.final)
+    for r in compare.run(compare.Request("edit", "en5", entries, n=6, seed=1), "cpu"):
+        assert r.batched_with == 1  # v1 and v2 are different posteriors: one run each
+
+
+def test_batch_refuses_runs_that_cannot_share_a_network_call():
+    post = lambda x, t: x  # noqa: E731
+    a = core.Plan(post, None, torch.zeros(2, 3), (1, 2), torch.Generator())
+    with pytest.raises(ValueError, match="same posterior, timesteps"):
+        core.batch([a, core.Plan(post, None, torch.zeros(2, 3), (1, 3), torch.Generator())])
+    assert core.batch([a]) is a
+
+    class Peeking:  # a rule that asks its posterior about something else than its own x_t
+        def predict_x0(self, posterior, x_t, t, s, g):
+            return posterior(x_t + 1, t)
+
+    with pytest.raises(RuntimeError, match="another x_t"):
+        core.Batched((Peeking(), Peeking())).predict_x0(post, torch.zeros(4, 3), 2, 1, torch.Generator())
+
+
+def test_diffusers_ddim_records_where_it_really_steps(tiny_checkpoints):
+    model = hp.hot_model("moons", device="cpu")
+    x_T = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    steps = list(compare.diffusers_steps(model, "diffusers-ddim", x_T, 7, torch.Generator()))
+    assert [st.s for st in steps] == [st.t - 1000 // 7 for st in steps]
+    assert steps[1].t != steps[0].s  # K = 7 does not divide T: the next step starts off the grid DDIM stepped to
+    assert steps[-1].s == 1  # ... and the last one ends at t = 1, one step short of x_0
+    five = list(compare.diffusers_steps(model, "diffusers-ddim", x_T, 5, torch.Generator()))
+    assert [st.s for st in five] == [800, 600, 400, 200, 0]
+
+
+def test_request_checks_eta_and_counts_network_evaluations():
+    with pytest.raises(ValueError, match="η applies to"):
+        compare.Request("hot", "moons", (compare.Entry("ddpm", 5, 0.5),))
+    req = compare.Request(
+        "hot", "mnist28", (compare.Entry("ddim", 50, 1.0), compare.Entry("diffusers-dpm-solver++", 20)), n=10
+    )
+    assert compare.image_cost(req) == 10 * (50 + 20) and req.entries[0].label == "ddim, η = 1, 50 steps"
+    enc = compare.Request("encoding", "mnist28", (compare.Entry("ddpm", 10),), n=3)
+    assert compare.image_cost(enc) == 3 * 19
+    assert compare.image_cost(compare.Request("hot", "moons", (compare.Entry("ddpm", 1000),), n=4000)) == 0
+    loo = compare.Entry(compare.DIFFUSERS_EDIT[1], 5)
+    assert compare.network_evaluations("edit", "en5", loo) == 9
+    assert compare.network_evaluations("mask", "zh4", compare.Entry("naive")) == 4
 
 
 def test_diffusers_schedulers_run_on_the_same_network(tiny_checkpoints):
@@ -124,6 +205,14 @@ def test_other_processes_one_sampler_equals_it_alone(tiny_checkpoints):
     (r,) = compare.run(compare.Request("cold", "mnist28", (compare.Entry("blur σ=0 improved"),), n=3, seed=4), "cpu")
     alone = core.last(cp.cold_steps(cp.ColdRequest("blur", "improved", n=3, seed=4), "cpu")).x_s
     assert torch.equal(r.final, hp.to_data("mnist28", alone))
+    (r,) = compare.run(compare.Request("edit", "en5", (compare.Entry("improved"),), n=5, seed=6), "cpu")
+    alone = core.last(tp.text_steps(tp.TextRequest("edit", "en5", "improved", n=5, seed=6), "cpu")).x_s
+    assert r.final == text.vocab("en5").decode(alone) and r.evaluations == 5
+
+
+def test_cold_comparison_gets_the_digit_judge(tiny_checkpoints):
+    (r,) = compare.run(compare.Request("cold", "mnist28", (compare.Entry("fade σ=0 naive"),), n=16, seed=0), "cpu")
+    assert set(r.figures) == {"confident", "frechet", "distinct"} and r.figures["frechet"] > 0
 
 
 def test_amused_scheduler_fills_every_position(tiny_checkpoints):

@@ -1,35 +1,49 @@
 """The encoding model: normalised latents, the reverse step against an exact posterior on a finite token
 set, determinism and the last step, the pipeline, the CLI and the tab (tiny checkpoints)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 from gradio_client.exceptions import AppError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from udm import core, encoding, hot, schedule
 from udm import encoding_pipeline as ep
 from udm.cli import main
 
-
-@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e4])
-def test_image_latent_has_unit_rms_for_any_input(scale):
-    torch.manual_seed(0)
-    enc = encoding.ImageEncoder(latent=4, width=8)
-    x = scale * torch.randn(5, 1, 28, 28)
-    z = enc(x)
-    assert z.shape == (5, 4, 7, 7)
-    assert torch.allclose(z.pow(2).mean((1, 2, 3)), torch.ones(5), atol=1e-4)
+_IMAGE_ENCODER = encoding.ImageEncoder(latent=4, width=8)
+_WORD_ENCODER = encoding.WordEncoder(vocab=26, length=5, dim=16, hidden=16)
 
 
-def test_word_latent_has_unit_rms_per_position():
-    torch.manual_seed(0)
-    enc = encoding.WordEncoder(vocab=26, length=5, dim=16, hidden=16)
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    scale=st.floats(1e-6, 1e6),
+    constant=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_image_latent_has_unit_rms_for_any_input(n, scale, constant, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.full((n, 1, 28, 28), scale) if constant else scale * torch.randn(n, 1, 28, 28, generator=g)
     with torch.no_grad():
-        enc.out.weight.mul_(1e3)  # a grown encoder is brought back to unit scale all the same
-    z = enc(torch.randint(0, 26, (7, 5)))
-    assert z.shape == (7, 5, 16)
-    assert torch.allclose(z.pow(2).mean(-1), torch.ones(7, 5), atol=1e-4)
+        z = _IMAGE_ENCODER(x)
+    assert z.shape == (n, 4, 7, 7)
+    assert torch.allclose(z.pow(2).mean((1, 2, 3)), torch.ones(n), atol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(tokens=st.lists(st.integers(0, 25), min_size=5, max_size=5), grow=st.floats(1e-3, 1e4))
+def test_word_latent_has_unit_rms_per_position(tokens, grow):
+    enc = copy.deepcopy(_WORD_ENCODER)
+    with torch.no_grad():
+        enc.out.weight.mul_(grow)  # a grown (or shrunk) encoder is brought back to unit scale all the same
+        z = enc(torch.tensor([tokens, tokens[::-1]]))
+    assert z.shape == (2, 5, 16)
+    assert torch.allclose(z.pow(2).mean(-1), torch.ones(2, 5), atol=1e-4)
 
 
 # ---------------------------------------------------------------- an exact oracle on a finite token set
@@ -132,6 +146,22 @@ def test_ddim_is_deterministic_for_a_seed(tiny_checkpoints, name):
     assert a.shape == ((3, 1, 28, 28) if name == "mnist28" else (3, 5))
 
 
+@pytest.mark.parametrize("name", ["mnist28", "en5"])
+def test_ddim_depends_on_x_T_alone_ddpm_does_not(tiny_checkpoints, name):
+    m = ep.encoding_model(name, "cpu")
+    x_T = torch.randn(3, *encoding.latent_shape(m.model, m.config), generator=torch.Generator().manual_seed(0))
+
+    def final(sampler, seed):
+        reverse = encoding.make_reverse(m.model, m.schedule, sampler, temperature=0.0)
+        taus = schedule.respace(m.T, 4)
+        return core.last(
+            core.sample(encoding.DecoderPosterior(m.model), reverse, x_T, taus, torch.Generator().manual_seed(seed))
+        ).x_s
+
+    assert torch.equal(final("ddim", 1), final("ddim", 2))  # no noise drawn after x_T: the generator is unused
+    assert not torch.equal(final("ddpm", 1), final("ddpm", 2))
+
+
 def test_request_validation(tiny_checkpoints):
     for kwargs, match in [
         (dict(data="zh4"), "valid: mnist28, en5"),
@@ -211,8 +241,20 @@ def test_encoding_scrub_moves_between_frames(client):
 
 @pytest.mark.parametrize("name,what", [("mnist28", "pixel error"), ("en5", "character accuracy")])
 def test_encoding_round_trip_endpoint(client, name, what):
-    image, caption = client.predict(name, 3, 0, api_name="/encoding_round_trip")
-    assert Image.open(image).size[0] > 100 and what in caption and "t = 1:" in caption
+    image, caption = client.predict(name, 3, 0, "1, 250, 500, 750", api_name="/encoding_round_trip")
+    assert Image.open(image).size[0] > 100 and what in caption
+    assert "t = 1, 250, 500, 750:" in caption and "t = 750:" in caption
+    image, caption = client.predict(name, 3, 0, "617", api_name="/encoding_round_trip")
+    assert "t = 617:" in caption and "t = 1:" not in caption  # any t
+
+
+@pytest.mark.parametrize(
+    "levels,match",
+    [("", "give 1 to 10 values"), ("0, 5", "each t must be a whole number between 1 and 1000"), ("1 " * 11, "1 to 10")],
+)
+def test_round_trip_refuses_bad_t_values(client, levels, match):
+    with pytest.raises(AppError, match=match):
+        client.predict("mnist28", 0, 0, levels, api_name="/encoding_round_trip")
 
 
 @pytest.mark.parametrize(

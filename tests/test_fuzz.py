@@ -5,6 +5,7 @@ exception"), and the server answers a normal request afterwards.
 CI runs a fixed (derandomised) set of cases, FUZZ_CASES per endpoint, 300+ in all; `-m slow` runs more."""
 
 import os
+from pathlib import Path
 
 import pytest
 from gradio_client.exceptions import AppError
@@ -13,11 +14,57 @@ from hypothesis import strategies as st
 
 NONE = "—"
 JUNK = st.one_of(
-    st.sampled_from([-1, 0, 10**9, -(10**9), 2**63, 1e308, -1e-308, 0.5, 1.5, True, False, None, "", " ", "1e9"]),
+    st.sampled_from(
+        [
+            -1,
+            0,
+            10**9,
+            -(10**9),
+            2**63,
+            10**400,
+            -(10**400),
+            1e308,
+            -1e-308,
+            0.5,
+            1.5,
+            True,
+            False,
+            None,
+            "",
+            " ",
+            "1e9",
+        ]
+    ),
+    st.sampled_from(["nan", "-inf", "1e400", "0x10", "1_000", "٣"]),  # JSON carries no NaN: strings that parse as one
     st.text(max_size=24),
     st.lists(st.integers(-3, 3), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
+
+
+def _pictures() -> list:
+    """Sketchpad values as an API caller sends them, each file uploaded by the client: a digit, a blank
+    page, a text file named .png and a 5000 × 5000 picture a few kB long; and no picture at all.
+    (A value that is not a sketchpad value at all is refused by Gradio's own data model first.)"""
+    import tempfile
+
+    from gradio_client import handle_file
+    from PIL import Image, ImageDraw
+
+    folder = Path(tempfile.mkdtemp(prefix="udm-fuzz-"))
+    digit = Image.new("RGB", (120, 120), "white")
+    ImageDraw.Draw(digit).line([(60, 15), (60, 105)], fill="black", width=12)
+    digit.save(folder / "one.png")
+    Image.new("RGB", (40, 40), "white").save(folder / "blank.png")
+    (folder / "text.png").write_text("not a picture")
+    Image.new("1", (5000, 5000)).save(folder / "bomb.png")
+    sketch = lambda f: {"background": None, "layers": [], "composite": handle_file(str(folder / f))}  # noqa: E731
+    return [None, {"background": None, "layers": [], "composite": None}] + [
+        sketch(f) for f in ("one.png", "blank.png", "text.png", "bomb.png")
+    ]
+
+
+PICTURE = st.sampled_from(_pictures())
 
 
 def arg(*valid):
@@ -49,6 +96,7 @@ ENDPOINTS = {
         arg(0.0, 1.0),
         SEED,
         SMALL,
+        PICTURE,
     ],
     "/cold_scrub": [SMALL],
     "/cold_forward": [arg("blur", "pixelate"), arg(0.0, 0.2), arg(0, 3)],
@@ -66,18 +114,25 @@ ENDPOINTS = {
     "/edit_scrub": [SMALL],
     "/encoding_run": [arg("mnist28", "en5"), arg("ddim", "ddpm"), SMALL, arg(0.0, 0.5), arg(0.0, 1.0), SEED, SMALL],
     "/encoding_scrub": [SMALL],
-    "/encoding_round_trip": [arg("mnist28", "en5"), arg(0, 5), SEED],
+    "/encoding_round_trip": [
+        arg("mnist28", "en5"),
+        arg(0, 5),
+        SEED,
+        arg("1, 500", "1000", "0", "1 2 3 4 5 6 7 8 9 10 11"),
+        PICTURE,
+    ],
     "/compare_run": [arg("hot", "mask", "edit", "encoding"), arg("moons", "en5", "mnist28"), *SLOT * 4, SEED, SMALL],
     "/compare_scrub": [SMALL],
     "/compare_sweep": [arg("hot", "mask"), arg("moons", "gaussians8"), *SLOT * 4, SEED, SMALL],
 }
 GENERIC = "raised an exception"  # how gradio words an exception that is not a gr.Error
 FUZZ_CASES = int(os.environ.get("UDM_FUZZ_CASES", "22"))  # per endpoint: 16 endpoints × 22 = 352 in CI
+CALL_SECONDS = 120  # a call that has not answered by then is a hung worker: the test fails, CI goes on
 
 
 def _call(client, api_name, args):
     try:
-        client.predict(*args, api_name=api_name)
+        client.submit(*args, api_name=api_name).result(timeout=CALL_SECONDS)
     except AppError as e:
         message = str(e)
         assert GENERIC not in message and message.strip(), f"{api_name}{tuple(args)}: unhandled: {message}"

@@ -37,11 +37,40 @@ def test_with_spaces_the_function_runs_under_spaces_gpu(monkeypatch):
     assert wrapped is not sample and wrapped(1) == 2 and calls == [GPU_SECONDS]
 
 
-def test_the_tabs_wrap_their_sampling_events(monkeypatch):
-    monkeypatch.setitem(sys.modules, "spaces", _fake_spaces([]))
-    from udm.app import hot
+SAMPLING = {
+    "hot_generate",
+    "cold_run",
+    "mask_run",
+    "edit_run",
+    "encoding_run",
+    "encoding_round_trip",
+    "compare_run",
+    "compare_sweep",
+}
 
-    tab = hot.build()
-    fns = {f.api_name: f.fn for f in tab.fns.values()}
-    assert getattr(fns["hot_generate"], "on_zero_gpu", False)
-    assert not getattr(fns["hot_scrub"], "on_zero_gpu", False)  # cheap events stay as they are
+
+def test_every_sampling_event_runs_under_spaces_gpu_and_shares_one_pool(monkeypatch):
+    monkeypatch.setitem(sys.modules, "spaces", _fake_spaces([]))
+    import app
+
+    demo = app.build()
+    named = {f.api_name: f for f in demo.fns.values() if f.api_name and f.api_visibility == "public"}
+    wrapped = {name for name, f in named.items() if getattr(f.fn, "on_zero_gpu", False)}
+    assert wrapped == SAMPLING  # cheap events (scrubs, forward strips) stay as they are
+    pooled = {name for name, f in named.items() if f.concurrency_id == "sampling"}
+    assert pooled == SAMPLING and {named[n].concurrency_limit for n in SAMPLING} == {2}
+
+
+def test_host_and_port_from_the_command_line_or_the_spaces_environment(monkeypatch):
+    import app
+
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    a = app.arguments([])
+    assert (a.host, a.port) == ("127.0.0.1", 7860)  # local by default
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7861")
+    a = app.arguments([])
+    assert (a.host, a.port) == ("0.0.0.0", 7861)
+    a = app.arguments(["--host", "127.0.0.2", "--port", "8080"])
+    assert (a.host, a.port) == ("127.0.0.2", 8080)

@@ -79,7 +79,7 @@ def write_card(folder: Path) -> None:
             f"{cfg['schedule']} schedule, T = {cfg['T']}; {tr.get('parameters', '?'):,} parameters, EMA weights."
         )
         rebuild = f"python -m udm train --process encoding --data {cfg['data']}"
-        extra = _diagnostics_lines(cfg.get("diagnostics"))
+        extra = diagnostics_lines(cfg.get("diagnostics"))
     else:
         head = (
             f"{cfg['process']} diffusion on `{cfg['data']}`; {cfg['schedule']} schedule, T = {cfg['T']}; "
@@ -126,19 +126,27 @@ def write_card(folder: Path) -> None:
     (folder / "README.md").write_text("\n".join(lines) + "\n")
 
 
-def _diagnostics_lines(diag: dict[str, Any] | None) -> list[str]:
-    """The encoding model's diagnostics (held-out data) as card lines."""
+def diagnostics_lines(diag: dict[str, Any] | None, heading: str = "## Diagnostics (held-out data)") -> list[str]:
+    """The encoding model's diagnostics (held-out data) as Markdown lines: latent RMS, and per t the loss
+    and the decoder's accuracy (for words, the accuracy at t = 1 is the "rounding" accuracy)."""
     if not diag:
         return []
     rows = diag["per_t"]
     cols = list(next(iter(rows.values())))
+    rounding = rows.get("1", {}).get("char_accuracy")
     return [
         "",
-        "## Diagnostics (held-out data)",
+        heading,
         "",
         f"Latent RMS {diag['latent_rms']} (largest deviation of one example from 1: "
         f"{diag['latent_rms_per_example_max_dev']}); spread of F over the data {diag['latent_std_over_data']}. "
-        "Reconstruction: encode, noise to t, decode.",
+        "Reconstruction: encode, noise to t, decode"
+        + (
+            f"; rounding accuracy (characters decoded right from x_1, how well q(x_0|x_t) maps a latent back to "
+            f"tokens): {rounding}."
+            if rounding is not None
+            else "."
+        ),
         "",
         "| t | " + " | ".join(cols) + " |",
         "|" + " --- |" * (len(cols) + 1),

@@ -215,10 +215,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         z = np.load(file, allow_pickle=False)  # never unpickle a user's file
     except Exception as e:  # not an .npz, or one that holds pickled objects
         raise ValueError(f"{file} is not a readable .npz of arrays ({e.__class__.__name__})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):  # a bare .npy array
+        raise ValueError(f"{file} is a single array; expected an .npz with `samples` or `texts`")
     if "texts" in z.files:
-        samples = [str(w) for w in z["texts"].tolist()]
+        texts = z["texts"]
+        if texts.ndim != 1 or texts.dtype.kind not in "US":
+            raise ValueError(f"`texts` must be a 1-D array of strings, got {texts.dtype} of shape {texts.shape}")
+        samples = [str(w) for w in texts.tolist()]
     elif "samples" in z.files:
         samples = z["samples"]
+        if samples.dtype.kind not in "fiub":
+            raise ValueError(f"`samples` must be numbers, got an array of {samples.dtype}")
     else:
         raise ValueError(f"{file} has neither `samples` nor `texts` (keys: {', '.join(z.files) or 'none'})")
     figures = evaluate(args.data, samples)

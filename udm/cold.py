@@ -250,6 +250,13 @@ def sample(
     posterior: RestorerPosterior, reverse: ColdReverse, x_t: torch.Tensor, t_start: int, generator: torch.Generator
 ) -> Iterator[core.Step]:
     """Walk x_t (at strength `t_start`) down t_start, t_start − 1, …, 1 → 0: one record per step."""
+    return plan(posterior, reverse, x_t, t_start, generator).steps()
+
+
+def plan(
+    posterior: RestorerPosterior, reverse: ColdReverse, x_t: torch.Tensor, t_start: int, generator: torch.Generator
+) -> core.Plan:
+    """A run from x_t at strength `t_start` down every t to 0."""
     if not 1 <= t_start <= reverse.forward.T:
         raise ValueError(f"t must be between 1 and T={reverse.forward.T}, got {t_start}")
-    return core.sample(posterior, reverse, x_t, range(1, t_start + 1), generator)
+    return core.Plan(posterior, reverse, x_t, tuple(range(1, t_start + 1)), generator)

@@ -65,13 +65,19 @@ class ColdModel:
         return [s for n, s in self.variants if n == degradation]
 
     def posterior(self, degradation: str, sigma: float) -> cold.RestorerPosterior:
-        v = self.variant(degradation, sigma)
-        net = self.restorer
+        return cold.RestorerPosterior(VariantRestorer(self.restorer, self.variant(degradation, sigma)))
 
-        def restore(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return net(x_t, t, torch.full_like(t, v))
 
-        return cold.RestorerPosterior(restore)
+@dataclass(frozen=True)
+class VariantRestorer:
+    """The one restorer network told which variant (degradation, σ) it restores, by its class label; two
+    are equal when they are one network and one variant (so runs of both can share a batch)."""
+
+    net: torch.nn.Module
+    variant: int
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(x_t, t, torch.full_like(t, self.variant))
 
 
 _LOADING = LOADING  # shared by every loader (udm.device)
@@ -126,8 +132,11 @@ def held_out(name: str, first: int, n: int) -> torch.Tensor:
     return data.to_model(x[first : first + n])
 
 
-def cold_start(req: ColdRequest, T: int, device: str | None = None) -> tuple[int, torch.Tensor, torch.Tensor | None]:
-    """(t of the start, x_t, the originals or None) for a request; deterministic for its seed."""
+def cold_start(
+    req: ColdRequest, T: int, device: str | None = None, originals: torch.Tensor | None = None
+) -> tuple[int, torch.Tensor, torch.Tensor | None]:
+    """(t of the start, x_t, the originals or None) for a request; deterministic for its seed. Restoring,
+    the originals are `originals` (n, 1, H, W) in [0, 1] when given, else held-out digits."""
     dev = torch.device(device) if device else default_device()
     g = make_generator(req.seed, dev)
     fwd = forward_of(req, T)
@@ -137,18 +146,29 @@ def cold_start(req: ColdRequest, T: int, device: str | None = None) -> tuple[int
         return T, x + req.start_noise * randn(x.shape, g) if req.start_noise > 0 else x, None
     if req.restore_from > T:
         raise ValueError(f"restore-from t must be between 1 and T={T}, got {req.restore_from}")
-    x0 = held_out(req.data, req.first, req.n).to(dev)
+    if originals is None:
+        x0 = held_out(req.data, req.first, req.n).to(dev)
+    elif tuple(originals.shape) != (req.n, *shape):
+        raise ValueError(f"originals must be ({req.n}, {', '.join(map(str, shape))}), got {tuple(originals.shape)}")
+    else:
+        x0 = data.to_model(originals).to(dev)
     x = fwd.sample(x0, req.restore_from, randn(x0.shape, g))
     return req.restore_from, x + req.start_noise * randn(x.shape, g) if req.start_noise > 0 else x, x0
 
 
-def cold_steps(req: ColdRequest, device: str | None = None) -> Iterator[core.Step]:
-    """The step records of one run, x in model space."""
+def cold_steps(
+    req: ColdRequest, device: str | None = None, originals: torch.Tensor | None = None
+) -> Iterator[core.Step]:
+    """The step records of one run, x in model space (restoring `originals` when given, see cold_start)."""
+    return cold_plan(req, device, originals).steps()
+
+
+def cold_plan(req: ColdRequest, device: str | None = None, originals: torch.Tensor | None = None) -> core.Plan:
     m = cold_model(req.data, device)
     posterior = m.posterior(req.degradation, req.sigma)
-    t, x, _ = cold_start(req, m.T, device)
+    t, x, _ = cold_start(req, m.T, device, originals)
     g = make_generator(req.seed + 1, torch.device(device) if device else default_device())
-    return cold.sample(posterior, cold.make_reverse(req.sampler, forward_of(req, m.T), req.fresh), x, t, g)
+    return cold.plan(posterior, cold.make_reverse(req.sampler, forward_of(req, m.T), req.fresh), x, t, g)
 
 
 def many_cold(req: ColdRequest, n: int, device: str | None = None) -> torch.Tensor:

@@ -1,10 +1,12 @@
 """Samplers side by side: several samplers of one process and dataset from the same seed (the same x_T
 where the process allows), each with its wall time, network evaluations and the judge's figures.
 
-udm samplers of hot diffusion that share a step grid run as one batch through the network (one ε
-evaluation per step for all of them, `StackedReverse`); a run with one sampler is exactly that sampler
-run alone. The reference schedulers a user would otherwise pick run on the same networks:
-diffusers' DDPM / DDIM / DPM-Solver++ for hot diffusion and AmusedScheduler (MaskGIT) for the mask model.
+udm samplers that share a posterior and a step grid run as one batch through the network (one network
+evaluation per step for all of them, `core.batch`): the hot samplers at one K, encoding DDPM and DDIM at
+one K, cold naive and improved of one variant, the mask samplers; a run with one sampler is exactly that
+sampler run alone. The reference schedulers a user would otherwise pick run on the same networks:
+diffusers' DDPM / DDIM / DPM-Solver++ for hot diffusion, AmusedScheduler (MaskGIT) for the mask model and
+DiscreteDDIMScheduler (D3PM) for the edit model.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from . import encoding_pipeline as ep
 from . import pipeline as hp
 from . import text_pipeline as tp
 from .device import LOADING, default_device, make_generator, randn
-from .schedule import respace
 from .train import ENCODING_DATA
 
 PROCESSES: tuple[str, ...] = ("hot", "encoding", "cold", "mask", "edit")
@@ -29,6 +30,7 @@ DIFFUSERS_HOT: tuple[str, ...] = ("diffusers-ddpm", "diffusers-ddim", "diffusers
 DIFFUSERS_MASK = "diffusers-amused"
 DIFFUSERS_EDIT: tuple[str, ...] = ("diffusers-discrete-ddim", "diffusers-discrete-ddim+loo")
 STEPPED = {"hot", "encoding"}  # processes whose samplers take a step count K
+ETA_SAMPLERS = {"ddim", "analytic-ddim", "diffusers-ddim"}  # samplers with a DDIM η (hot and encoding)
 MAX_SAMPLERS = 4
 MAX_FRAMES = 50  # frames kept per sampler for the lockstep scrub
 
@@ -73,10 +75,15 @@ class Entry:
     eta: float | None = None
 
     @property
+    def name(self) -> str:
+        """The sampler and its η: what tells two entries apart at the same step count."""
+        e = f", η = {self.eta:g}" if self.eta not in (None, 0.0) and self.sampler in ETA_SAMPLERS else ""
+        return f"{self.sampler}{e}"
+
+    @property
     def label(self) -> str:
         k = f", {self.steps} steps" if self.steps else ""
-        e = f", η = {self.eta:g}" if self.eta not in (None, 0.0) and "ddim" in self.sampler else ""
-        return f"{self.sampler}{k}{e}"
+        return f"{self.name}{k}"
 
 
 @dataclass
@@ -115,6 +122,8 @@ class Request:
                 raise ValueError(f"{e.sampler} needs a number of steps ≥ 1")
             if e.eta is not None and not 0 <= e.eta <= 1:
                 raise ValueError(f"η must be between 0 and 1, got {e.eta}")
+            if e.eta not in (None, 0.0) and e.sampler not in ETA_SAMPLERS:
+                raise ValueError(f"η applies to {', '.join(sorted(ETA_SAMPLERS))}, not {e.sampler}")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a non-negative integer below 2^63, got {self.seed}")
         cap = (
@@ -126,30 +135,7 @@ class Request:
             raise ValueError(f"number of samples must be between 1 and {cap}, got {self.n}")
 
 
-# ---------------------------------------------------------------- hot: stacked udm samplers, diffusers loops
-@dataclass(frozen=True)
-class StackedReverse:
-    """Several hot reverse rules over one batch made of equal chunks, one per rule: one ε evaluation per
-    step serves them all; each chunk draws its own noise in chunk order (one chunk = the rule alone)."""
-
-    reverses: tuple[hot.HotReverse, ...]
-
-    def _chunks(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return x.chunk(len(self.reverses))
-
-    def predict_x0(self, posterior, x_t, t, s, generator):
-        mean = posterior(x_t, t)
-        out = []
-        for rev, m in zip(self.reverses, self._chunks(mean)):
-            sb = rev.sigma_bar(t, s)
-            out.append(m + sb * randn(m.shape, generator) if sb > 0 else m)
-        return torch.cat(out)
-
-    def step(self, x_t, x0_hat, t, s, generator):
-        parts = zip(self.reverses, self._chunks(x_t), self._chunks(x0_hat))
-        return torch.cat([rev.step(a, b, t, s, generator) for rev, a, b in parts])
-
-
+# ---------------------------------------------------------------- the reference schedulers (diffusers)
 def diffusers_scheduler(name: str, schedule, steps: int):
     """A diffusers scheduler on our ᾱ (its betas), "trailing" spacing so the first step is at t = T."""
     with LOADING:
@@ -184,69 +170,12 @@ def diffusers_steps(
             x0_hat = (x - b * eps) / a
             kw = {"eta": eta} if name == "diffusers-ddim" else {}
             x_s = sched.step(eps, td, x, generator=generator, **kw).prev_sample
-        s = ts[i + 1] + 1 if i + 1 < len(ts) else 0
+        if name == "diffusers-ddim":  # DDIM steps to td − T // K, which is off the grid where K ∤ T
+            s = max(td - model.schedule.T // steps, -1) + 1
+        else:
+            s = ts[i + 1] + 1 if i + 1 < len(ts) else 0
         yield core.Step(index=i, t=t, s=s, x_t=x, x0_hat=x0_hat, x_s=x_s)
         x = x_s
-
-
-def _hot(req: Request, device: str, progress: Callable[[float, str], None]) -> list[Result]:
-    model = hp.hot_model(req.data, device=device)
-    T = model.schedule.T
-    for e in req.entries:
-        if e.steps > T:
-            raise ValueError(f"{e.sampler}: steps must be between 1 and T={T}, got {e.steps}")
-    g = make_generator(req.seed, device)
-    shape = (req.n, *data.shape(req.data))
-    x_T = randn(shape, g)
-    results = [Result(e) for e in req.entries]
-    groups: dict[int, list[int]] = {}
-    for i, e in enumerate(req.entries):
-        if e.sampler in hot.SAMPLERS:
-            groups.setdefault(e.steps, []).append(i)
-    total, done = sum(e.steps for e in req.entries), 0
-    view = lambda x: hp.to_data(req.data, x)  # noqa: E731
-    for steps, idx in groups.items():
-        revs = tuple(
-            hot.make_reverse(req.entries[i].sampler, model.schedule, eta=req.entries[i].eta, stats=model.stats)
-            for i in idx
-        )
-        rev = revs[0] if len(revs) == 1 else StackedReverse(revs)
-        gen = make_generator(req.seed, device)
-        randn(shape, gen)  # the same generator state as a single run after drawing x_T
-        start = time.perf_counter()
-        keep = _kept(steps)
-        records = core.sample(
-            model.posterior, rev, x_T.repeat(len(idx), *[1] * (x_T.dim() - 1)), respace(T, steps), gen
-        )
-        for k, step in enumerate(records):
-            if k in keep:
-                for j, i in enumerate(idx):
-                    sl = slice(j * req.n, (j + 1) * req.n)
-                    results[i].frames.append((step.t, view(step.x_t[sl]), view(step.x0_hat[sl])))
-            done += len(idx)
-            progress(done / total, f"{', '.join(req.entries[i].sampler for i in idx)}: t = {step.t}")
-        seconds = time.perf_counter() - start
-        for j, i in enumerate(idx):
-            r = results[i]
-            r.final, r.seconds, r.evaluations, r.batched_with = (
-                view(step.x_s[j * req.n : (j + 1) * req.n]),
-                seconds,
-                steps,
-                len(idx),
-            )
-    for i, e in enumerate(req.entries):
-        if e.sampler in DIFFUSERS_HOT:
-            gen = make_generator(req.seed, device)
-            randn(shape, gen)
-            start, keep = time.perf_counter(), _kept(e.steps)
-            for k, step in enumerate(diffusers_steps(model, e.sampler, x_T, e.steps, gen, e.eta or 0.0)):
-                if k in keep:
-                    results[i].frames.append((step.t, view(step.x_t), view(step.x0_hat)))
-                done += 1
-                progress(done / total, f"{e.sampler}: t = {step.t}")
-            r = results[i]
-            r.final, r.seconds, r.evaluations = view(step.x_s), time.perf_counter() - start, e.steps
-    return results
 
 
 def _kept(n_steps: int) -> set[int]:
@@ -255,30 +184,91 @@ def _kept(n_steps: int) -> set[int]:
     return {round(i * (n_steps - 1) / (MAX_FRAMES - 1)) for i in range(MAX_FRAMES)}
 
 
-# ---------------------------------------------------------------- the other processes: one run per sampler
-def _records(req: Request, e: Entry, device: str) -> tuple[Iterator[core.Step], Callable, Callable, int]:
-    """(step records, x_t view, x̂_0 view, network evaluations) of one sampler run alone."""
+# ---------------------------------------------------------------- udm samplers: batched where they can be
+def plan(req: Request, e: Entry, device: str) -> core.Plan:
+    """The run of udm sampler e alone, as its process's pipeline makes it (same seed, same x_T)."""
+    if req.process == "hot":
+        r = hp.HotRequest(data=req.data, sampler=e.sampler, steps=e.steps, n=req.n, seed=req.seed, eta=e.eta)
+        return hp.hot_plan(r, device)
     if req.process == "encoding":
         r = ep.EncodingRequest(data=req.data, sampler=e.sampler, steps=e.steps, n=req.n, seed=req.seed, eta=e.eta)
-        dec = lambda x: ep.decode(req.data, x)  # noqa: E731
-        latent = (lambda z: None) if ep.is_words(req.data) else (lambda z: z.float().cpu())
-        return ep.encoding_steps(r, device), latent, dec, 2 * e.steps - 1
+        return ep.encoding_plan(r, device)
     if req.process == "cold":
         degradation, sigma, rule = e.sampler.split(" ")
         r = cp.ColdRequest(
             degradation=degradation, sampler=rule, sigma=float(sigma[2:]), n=req.n, seed=req.seed, data=req.data
         )
+        return cp.cold_plan(r, device)
+    r = tp.TextRequest(process=req.process, data=req.data, sampler=e.sampler, n=req.n, seed=req.seed)
+    return tp.text_plan(r, device)
+
+
+def views(req: Request) -> tuple[Callable, Callable]:
+    """(x_t view, x̂_0 view): model space → what a picture shows (None where x_t is not drawn)."""
+    if req.process == "encoding":
+        latent = (lambda z: None) if ep.is_words(req.data) else (lambda z: z.float().cpu())
+        return latent, lambda x: ep.decode(req.data, x)
+    if req.process in ("hot", "cold"):
         view = lambda x: hp.to_data(req.data, x)  # noqa: E731
-        return cp.cold_steps(r, device), view, view, cp.cold_T(req.data)
+        return view, view
     vocab = text.vocab(req.data)
     dec = lambda x: vocab.decode(x.cpu())  # noqa: E731
+    return dec, dec
+
+
+def _batched(req: Request, idx: list[int], plans: dict[int, core.Plan], results: list[Result], tick) -> None:
+    """Run the udm samplers `idx` (one shared posterior and step grid) as one batch: each step evaluates
+    the network once for all of them; a lone sampler runs exactly as it would alone."""
+    xt_view, x0_view = views(req)
+    run = core.batch([plans[i] for i in idx])
+    keep, n, start = _kept(len(run.timesteps)), req.n, time.perf_counter()
+    names = ", ".join(req.entries[i].name for i in idx)
+    for k, step in enumerate(run.steps()):
+        if k in keep:
+            for j, i in enumerate(idx):
+                part = slice(j * n, (j + 1) * n)
+                results[i].frames.append((step.t, xt_view(step.x_t[part]), x0_view(step.x0_hat[part])))
+        tick(len(idx), f"{names}: t = {step.t}")
+    seconds = time.perf_counter() - start
+    for j, i in enumerate(idx):
+        r = results[i]
+        r.final, r.seconds, r.batched_with = x0_view(step.x_s[j * n : (j + 1) * n]), seconds, len(idx)
+
+
+def _reference(req: Request, e: Entry, device: str):
+    """The step records of a diffusers scheduler on the process's network (the same seed and x_T)."""
+    if e.sampler in DIFFUSERS_HOT:
+        model = hp.hot_model(req.data, device=device)
+        if e.steps > model.schedule.T:
+            raise ValueError(f"{e.sampler}: steps must be between 1 and T={model.schedule.T}, got {e.steps}")
+        gen = make_generator(req.seed, device)
+        x_T = randn((req.n, *data.shape(req.data)), gen)  # as hot_plan draws it
+        return diffusers_steps(model, e.sampler, x_T, e.steps, gen, e.eta or 0.0)
     if e.sampler == DIFFUSERS_MASK:
-        return amused_steps(req, e.steps, device), dec, dec, e.steps
-    if e.sampler in DIFFUSERS_EDIT:
-        loo = e.sampler.endswith("+loo")
-        return discrete_ddim_steps(req, e.steps, loo, device), dec, dec, 2 * e.steps - 1 if loo else e.steps
-    r = tp.TextRequest(process=req.process, data=req.data, sampler=e.sampler, n=req.n, seed=req.seed)
-    return tp.text_steps(r, device), dec, dec, vocab.length
+        return amused_steps(req, e.steps, device)
+    return discrete_ddim_steps(req, e.steps, e.sampler.endswith("+loo"), device)
+
+
+def network_evaluations(process: str, name: str, e: Entry) -> int:
+    """Network calls of one run of entry e: K for hot samplers and the text schedulers (2K − 1 with the
+    leave-one-out corrector), 2K − 1 for encoding (a decoder call per step, an encoder call per step but
+    the last), T for cold, l for the udm text samplers."""
+    if process == "hot":
+        return e.steps
+    if process == "encoding" or e.sampler == DIFFUSERS_EDIT[1]:
+        return 2 * e.steps - 1
+    if process == "cold":
+        return cp.cold_T(name)
+    if e.sampler in (DIFFUSERS_MASK, DIFFUSERS_EDIT[0]):
+        return e.steps
+    return text.vocab(name).length
+
+
+def image_cost(req: Request) -> int:
+    """How many images go through a network in all (samples × evaluations, summed over entries): what a
+    request costs where a network call on an image dominates (0 for points and words)."""
+    image = req.data == "mnist28" or (req.process == "hot" and data.is_image(req.data))
+    return req.n * sum(network_evaluations(req.process, req.data, e) for e in req.entries) if image else 0
 
 
 def amused_steps(req: Request, steps: int, device: str) -> Iterator[core.Step]:
@@ -338,20 +328,6 @@ def discrete_ddim_steps(req: Request, steps: int, corrector: bool, device: str) 
         x = x_s
 
 
-def _single(req: Request, e: Entry, device: str, progress, done: list[int], total: int) -> Result:
-    records, xt_view, x0_view, evaluations = _records(req, e, device)
-    result, start = Result(e, evaluations=evaluations), time.perf_counter()
-    kept_steps = e.steps or total_steps(req, e)
-    keep = _kept(kept_steps)
-    for k, step in enumerate(records):
-        if k in keep:
-            result.frames.append((step.t, xt_view(step.x_t), x0_view(step.x0_hat)))
-        done[0] += 1
-        progress(min(1.0, done[0] / total), f"{e.sampler}: t = {step.t}")
-    result.final, result.seconds = x0_view(step.x_s), time.perf_counter() - start
-    return result
-
-
 def total_steps(req: Request, e: Entry) -> int:
     if e.steps:
         return e.steps
@@ -361,14 +337,38 @@ def total_steps(req: Request, e: Entry) -> int:
 
 
 def run(req: Request, device: str | None = None, progress: Callable[[float, str], None] | None = None) -> list[Result]:
-    """Every entry's trajectory, final samples, wall time, evaluations and figures."""
+    """Every entry's trajectory, final samples, wall time, network evaluations and figures. udm samplers
+    that share a posterior and a step grid run as one batch; diffusers' schedulers run one after another."""
     device = str(torch.device(device) if device else default_device())
     progress = progress or (lambda f, s: None)
-    if req.process == "hot":
-        results = _hot(req, device, progress)
-    else:
-        total, done = sum(total_steps(req, e) for e in req.entries), [0]
-        results = [_single(req, e, device, progress, done, total) for e in req.entries]
+    results = [Result(e, evaluations=network_evaluations(req.process, req.data, e)) for e in req.entries]
+    total, done = sum(total_steps(req, e) for e in req.entries), [0]
+
+    def tick(steps: int, what: str) -> None:
+        done[0] += steps
+        progress(min(1.0, done[0] / total), what)
+
+    # every run is set up (and its request checked) before any of them starts
+    reference = {i: _reference(req, e, device) for i, e in enumerate(req.entries) if e.sampler.startswith("diffusers-")}
+    plans = {i: plan(req, e, device) for i, e in enumerate(req.entries) if i not in reference}
+    groups: list[list[int]] = []
+    for i, p in plans.items():
+        group = next((g for g in groups if plans[g[0]].batches_with(p)), None)
+        if group is None:
+            groups.append([i])
+        else:
+            group.append(i)
+    for idx in groups:
+        _batched(req, idx, plans, results, tick)
+    xt_view, x0_view = views(req)
+    for i, records in reference.items():
+        e, r = req.entries[i], results[i]
+        start, keep = time.perf_counter(), _kept(total_steps(req, e))
+        for k, step in enumerate(records):
+            if k in keep:
+                r.frames.append((step.t, xt_view(step.x_t), x0_view(step.x0_hat)))
+            tick(1, f"{e.name}: t = {step.t}")
+        r.final, r.seconds = x0_view(step.x_s), time.perf_counter() - start
     for r in results:
         r.figures = figures(req, r.final)
     return results
@@ -381,6 +381,6 @@ def figures(req: Request, final) -> dict[str, float]:
         return judge.word_scores(name, final)
     if len(final) < 2:
         return {}
-    if req.process == "cold" or (data.is_image(name) and len(final) < 16):
+    if data.is_image(name) and len(final) < 16:  # too few digits for a Fréchet distance
         return {"distinct": judge.diversity(final)["distinct"] / len(final)}
     return judge.evaluate(name, final)

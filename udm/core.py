@@ -85,6 +85,75 @@ def sample(
         x = x_s
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Everything one run needs: `steps()` walks it with `sample`."""
+
+    posterior: Posterior
+    reverse: Reverse
+    x_T: torch.Tensor  # (B, …)
+    timesteps: tuple[int, ...]
+    generator: torch.Generator
+
+    def steps(self) -> Iterator[Step]:
+        return sample(self.posterior, self.reverse, self.x_T, self.timesteps, self.generator)
+
+    def batches_with(self, other: Plan) -> bool:
+        """Whether the two runs can share one network call per step: the same posterior, step grid and shape."""
+        return (
+            self.posterior == other.posterior
+            and self.timesteps == other.timesteps
+            and self.x_T.shape == other.x_T.shape
+        )
+
+
+def batch(plans: Sequence[Plan]) -> Plan:
+    """Runs that share a posterior and a step grid as one run over their x_T's stacked in plan order: the
+    posterior is evaluated once per step for all of them (`Batched`); the first plan's generator draws
+    every chunk's noise, chunk after chunk. One plan is returned as it is: the run alone."""
+    first = plans[0]
+    if len(plans) == 1:
+        return first
+    if not all(first.batches_with(p) for p in plans[1:]):
+        raise ValueError("only runs with the same posterior, timesteps and x_T shape can be batched")
+    reverse = Batched(tuple(p.reverse for p in plans))
+    return Plan(first.posterior, reverse, torch.cat([p.x_T for p in plans]), first.timesteps, first.generator)
+
+
+@dataclass(frozen=True)
+class Batched:
+    """Several reverse rules over one batch of equal chunks, one chunk per rule. The posterior answers the
+    whole batch in one call; its answer (a tensor, or a distribution with `.chunk(n)`) is split, and each
+    rule takes its two moves on its own chunk as it would alone."""
+
+    reverses: tuple[Reverse, ...]
+
+    def predict_x0(self, posterior: Posterior, x_t: torch.Tensor, t: int, s: int, generator: torch.Generator):
+        n = len(self.reverses)
+        answers, chunks = posterior(x_t, t).chunk(n), x_t.chunk(n)
+        return torch.cat(
+            [rev.predict_x0(_Answered(a, c), c, t, s, generator) for rev, a, c in zip(self.reverses, answers, chunks)]
+        )
+
+    def step(self, x_t: torch.Tensor, x0_hat: torch.Tensor, t: int, s: int, generator: torch.Generator):
+        n = len(self.reverses)
+        parts = zip(self.reverses, x_t.chunk(n), x0_hat.chunk(n))
+        return torch.cat([rev.step(a, b, t, s, generator) for rev, a, b in parts])
+
+
+@dataclass(frozen=True)
+class _Answered:
+    """A posterior that has already answered for the chunk `x`: what a batched rule asks in place of the network."""
+
+    answer: Any
+    x: torch.Tensor
+
+    def __call__(self, x_t: torch.Tensor, t: int) -> Any:
+        if x_t is not self.x:
+            raise RuntimeError("a batched reverse rule asked its posterior about another x_t than its own")
+        return self.answer
+
+
 def last(steps: Iterator[Step]) -> Step:
     """Run a sampling generator to its end and return the final record."""
     record = None

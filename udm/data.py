@@ -131,3 +131,34 @@ def to_model(img: torch.Tensor) -> torch.Tensor:
 
 def from_model(x: torch.Tensor) -> torch.Tensor:
     return ((x + 1) / 2).clamp(0, 1)
+
+
+def digit_from_picture(picture, *, size: int = 28, fit: int = 20) -> torch.Tensor:
+    """A picture of one handwritten digit (a PIL image of any size and mode) as an MNIST digit (1, 28, 28)
+    in [0, 1], prepared the way MNIST's digits were (LeCun et al.): greyscale with white ink on black (a
+    mostly light picture is inverted), cropped to its ink, scaled so its longer side is `fit` pixels, and
+    placed with its centre of mass at the centre of a size × size field."""
+    from PIL import Image
+
+    if picture.mode in ("RGBA", "LA", "PA", "P"):  # transparent parts count as paper
+        rgba = picture.convert("RGBA")
+        picture = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    g = np.asarray(picture.convert("L"), dtype=np.float32) / 255.0
+    if g.mean() > 0.5:
+        g = 1.0 - g
+    ink = g > 0.25
+    if ink.sum() < 4:
+        raise ValueError("the picture shows no digit: draw or upload one, dark on light or light on dark")
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    crop = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    scale = fit / max(crop.shape)
+    w, h = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+    small = Image.fromarray(np.uint8(crop * 255)).resize((w, h), Image.Resampling.LANCZOS)
+    small = np.asarray(small, dtype=np.float32) / 255.0
+    ys, xs = np.indices(small.shape)
+    mass = small.sum()
+    top = int(np.clip(round(size / 2 - (ys * small).sum() / mass), 0, size - h))
+    left = int(np.clip(round(size / 2 - (xs * small).sum() / mass), 0, size - w))
+    out = np.zeros((size, size), dtype=np.float32)
+    out[top : top + h, left : left + w] = small
+    return torch.from_numpy(out.clip(0.0, 1.0))[None]

@@ -104,6 +104,10 @@ class Factorized(Prediction):
 
     logits: torch.Tensor
 
+    def chunk(self, n: int) -> list[Factorized]:
+        """The batch split in n (core.Batched)."""
+        return [Factorized(x) for x in self.logits.chunk(n)]
+
     def _probs(self, temperature: float) -> torch.Tensor:
         return torch.softmax(self.logits.float() / temperature, -1)
 
@@ -138,6 +142,10 @@ class Enumerated(Prediction):
     weights: torch.Tensor
     words: torch.Tensor
 
+    def chunk(self, n: int) -> list[Enumerated]:
+        """The batch split in n (core.Batched)."""
+        return [Enumerated(w, self.words) for w in self.weights.chunk(n)]
+
     def _draw(self, w: torch.Tensor, generator, temperature) -> torch.Tensor:
         w = w.clamp_min(0) ** (1 / temperature)
         return self.words[torch.multinomial(w / w.sum(1, keepdim=True), 1, generator=generator).squeeze(1)]
@@ -155,7 +163,7 @@ class Enumerated(Prediction):
 Posterior = Callable[[torch.Tensor, int], Prediction]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # two are the same posterior only if they are one object (they hold tensors)
 class ExactPosterior:
     """The true q(x_0 | x_t) of a forward process when x_0 is drawn from a finite list (W, l) with
     probabilities `prior` (W,). Mask: the words that agree on the unmasked positions. Edit v2: the words
@@ -247,4 +255,11 @@ def sample(
     posterior: Posterior, reverse, x_t: torch.Tensor, t_start: int, generator: torch.Generator, k: int = 1
 ) -> Iterator[core.Step]:
     """The step records of a run from x_t at t_start to x_0, k corruptions undone per step."""
-    return core.sample(posterior, reverse, x_t, timesteps(t_start, k), generator)
+    return plan(posterior, reverse, x_t, t_start, generator, k).steps()
+
+
+def plan(
+    posterior: Posterior, reverse, x_t: torch.Tensor, t_start: int, generator: torch.Generator, k: int = 1
+) -> core.Plan:
+    """A run from x_t at t_start to x_0, k corruptions undone per step."""
+    return core.Plan(posterior, reverse, x_t, tuple(timesteps(t_start, k)), generator)

@@ -312,9 +312,17 @@ def latent_shape(model: EncodingModel, config: dict[str, Any]) -> tuple[int, ...
     return (net["latent"], 7, 7) if model.kind == "image" else (net["length"], net["dim"])
 
 
+def plan(
+    model: EncodingModel, reverse: EncodingReverse, shape: tuple[int, ...], steps: int, generator: torch.Generator
+) -> core.Plan:
+    """A run from x_T ~ N(0, I) in the latent (B, …) through `steps` respaced timesteps."""
+    x_T = randn(shape, generator)  # on the generator's device, which is the model's
+    taus = tuple(respace(reverse.hot.schedule.T, steps))
+    return core.Plan(DecoderPosterior(model), reverse, x_T, taus, generator)
+
+
 def sample(
     model: EncodingModel, reverse: EncodingReverse, shape: tuple[int, ...], steps: int, generator: torch.Generator
 ) -> Iterator[core.Step]:
-    """From x_T ~ N(0, I) in the latent (B, …) through `steps` respaced timesteps: the step records."""
-    x_T = randn(shape, generator)  # on the generator's device, which is the model's
-    return core.sample(DecoderPosterior(model), reverse, x_T, respace(reverse.hot.schedule.T, steps), generator)
+    """The step records of `plan(...)`."""
+    return plan(model, reverse, shape, steps, generator).steps()

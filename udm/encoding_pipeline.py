@@ -105,13 +105,17 @@ def forget_models() -> None:
 
 def encoding_steps(req: EncodingRequest, device: str | None = None) -> Iterator[core.Step]:
     """The step records: x_t latents (B, …) and x̂_0 data (images in [-1, 1] or tokens); the last x_s is data."""
+    return encoding_plan(req, device).steps()
+
+
+def encoding_plan(req: EncodingRequest, device: str | None = None) -> core.Plan:
     m = encoding_model(req.data, device)
     if req.steps > m.T:
         raise ValueError(f"steps must be between 1 and T={m.T}, got {req.steps}")
     reverse = encoding.make_reverse(m.model, m.schedule, req.sampler, eta=req.eta, temperature=req.temperature)
     g = make_generator(req.seed, torch.device(device) if device else default_device())
     shape = (req.n, *encoding.latent_shape(m.model, m.config))
-    return encoding.sample(m.model, reverse, shape, req.steps, g)
+    return encoding.plan(m.model, reverse, shape, req.steps, g)
 
 
 def decode(name: str, x: torch.Tensor) -> torch.Tensor | list[str]:
@@ -146,8 +150,17 @@ class RoundTrip:
 
 
 def round_trip(
-    name: str, ts: list[int], *, first: int = 0, n: int = 8, seed: int = 0, device: str | None = None
+    name: str,
+    ts: list[int],
+    *,
+    first: int = 0,
+    n: int = 8,
+    seed: int = 0,
+    device: str | None = None,
+    x0: torch.Tensor | None = None,
 ) -> RoundTrip:
+    """Encode examples (held-out ones first … first + n − 1, or `x0` in model space when given), noise
+    the latent to each t and decode."""
     m = encoding_model(name, device)
     bad = [t for t in ts if not 1 <= t <= m.T]
     if bad:
@@ -156,7 +169,7 @@ def round_trip(
     if not 1 <= n <= cap:
         raise ValueError(f"number of examples must be between 1 and {cap}, got {n}")
     dev = torch.device(device) if device else default_device()
-    x0 = held_out(name, first, n).to(dev)
+    x0 = held_out(name, first, n).to(dev) if x0 is None else x0.to(dev)
     g = make_generator(seed, dev)
     latents, outs = [], []
     for t in ts:

@@ -149,12 +149,19 @@ def make_reverse(
     return HotReverse(schedule, eta=eta, eps_sq=stats["eps_sq"].double(), x0_var=float(stats["x0_var"]))
 
 
+def plan(
+    posterior: EpsPosterior, reverse: HotReverse, shape: Sequence[int], steps: int, generator: torch.Generator
+) -> core.Plan:
+    """A run from x_T ~ N(0, I) of `shape` (B, …) through `steps` respaced timesteps."""
+    x_T = randn(shape, generator)
+    return core.Plan(posterior, reverse, x_T, tuple(respace(reverse.schedule.T, steps)), generator)
+
+
 def sample(
     posterior: EpsPosterior, reverse: HotReverse, shape: Sequence[int], steps: int, generator: torch.Generator
 ) -> Iterator[core.Step]:
-    """From x_T ~ N(0, I) of `shape` (B, …) through `steps` respaced timesteps: the step records."""
-    x_T = randn(shape, generator)
-    return core.sample(posterior, reverse, x_T, respace(reverse.schedule.T, steps), generator)
+    """The step records of `plan(...)`."""
+    return plan(posterior, reverse, shape, steps, generator).steps()
 
 
 # ---------------------------------------------------------------- Analytic-DPM statistics

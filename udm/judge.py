@@ -106,8 +106,11 @@ def frechet_gaussians(mu1: np.ndarray, c1: np.ndarray, mu2: np.ndarray, c2: np.n
     """‖μ1 - μ2‖² + tr(C1 + C2 - 2 (C1 C2)^{1/2}): the 2-Wasserstein² distance of two Gaussians."""
     from scipy import linalg
 
-    eye = np.eye(len(c1)) * 1e-6  # dead ReLU features make the covariances singular; keep sqrtm stable
-    covmean = linalg.sqrtm((c1 + eye) @ (c2 + eye)).real
+    # Dead ReLU features make the covariances singular: regularise both by 1e-6 I, in the trace as in the
+    # square root, so that identical sets still measure 0.
+    eye = np.eye(len(c1)) * 1e-6
+    c1, c2 = c1 + eye, c2 + eye
+    covmean = linalg.sqrtm(c1 @ c2).real
     return float(((mu1 - mu2) ** 2).sum() + np.trace(c1 + c2 - 2 * covmean))
 
 

@@ -103,12 +103,16 @@ def _hot_model(name: str, model: str, device: str) -> HotModel:
 
 def hot_steps(req: HotRequest, device: str | None = None) -> Iterator[core.Step]:
     """The step records of one run (deterministic for `req.seed`), x in model space."""
+    return hot_plan(req, device).steps()
+
+
+def hot_plan(req: HotRequest, device: str | None = None) -> core.Plan:
     m = hot_model(req.data, req.model, device)
     if not 1 <= req.steps <= m.schedule.T:
         raise ValueError(f"steps must be between 1 and T={m.schedule.T}, got {req.steps}")
     reverse = hot.make_reverse(req.sampler, m.schedule, eta=req.eta, stats=m.stats)
     g = make_generator(req.seed, default_device() if device is None else device)
-    return hot.sample(m.posterior, reverse, (req.n, *data.shape(req.data)), req.steps, g)
+    return hot.plan(m.posterior, reverse, (req.n, *data.shape(req.data)), req.steps, g)
 
 
 def to_data(name: str, x: torch.Tensor) -> torch.Tensor:

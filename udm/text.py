@@ -76,6 +76,12 @@ class Vocab:
     def MASK(self) -> int:
         return len(self.chars)
 
+    @property
+    def alphabet(self) -> str:
+        """The characters words may hold, as an error message shows them ('?' marks a blank)."""
+        chars = "".join(self.chars) if len(self.chars) <= 40 else f"the {len(self.chars):,} characters of its words"
+        return f"{chars}, and '?' for a blank"
+
     def encode(self, ws) -> torch.Tensor:
         """Words (each `length` characters of the vocabulary, MASK_CHAR or '?' for hidden) → (N, l) long."""
         index = {c: i for i, c in enumerate(self.chars)}
@@ -90,7 +96,7 @@ class Vocab:
                 elif c in index:
                     row.append(index[c])
                 else:
-                    raise ValueError(f"{c!r} in {w!r} is not a character of {self.name}")
+                    raise ValueError(f"{c!r} in {w!r} is not a character of {self.name}; allowed: {self.alphabet}")
             rows.append(row)
         return torch.tensor(rows, dtype=torch.long).view(-1, self.length)
 

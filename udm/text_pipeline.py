@@ -129,6 +129,10 @@ def start(req: TextRequest, device: str | None = None) -> tuple[int, torch.Tenso
 
 def text_steps(req: TextRequest, device: str | None = None) -> Iterator[core.Step]:
     """The step records of one run (tokens (n, l) in x_t, x0_hat, x_s)."""
+    return text_plan(req, device).steps()
+
+
+def text_plan(req: TextRequest, device: str | None = None) -> core.Plan:
     dev = torch.device(device) if device else default_device()
     post = posterior(req, device)
     t, x, free = start(req, device)
@@ -137,7 +141,7 @@ def text_steps(req: TextRequest, device: str | None = None) -> Iterator[core.Ste
         reverse = discrete.MaskReverse(req.sampler, v.MASK, req.temperature, free)
     else:
         reverse = discrete.EditReverse(req.sampler, v.V, req.temperature)
-    return discrete.sample(post, reverse, x, t, make_generator(req.seed + 1, dev), k=req.k)
+    return discrete.plan(post, reverse, x, t, make_generator(req.seed + 1, dev), k=req.k)
 
 
 def many_texts(req: TextRequest, n: int, device: str | None = None) -> list[str]:

@@ -11,7 +11,20 @@ import torch
 from .. import cold, data, judge, viz
 from .. import cold_pipeline as cp
 from ..pipeline import to_data
-from .common import Trajectory, choice, frame_index, kept_indices, number, pictures_as_files, scrub_slider, whole
+from .common import (
+    SAMPLING,
+    Trajectory,
+    choice,
+    digit_pad,
+    event,
+    frame_index,
+    kept_indices,
+    number,
+    scrub_slider,
+    session_state,
+    uploaded_picture,
+    whole,
+)
 from .gpu import on_gpu
 
 INTRO = """### Cold diffusion — x_t = F_t(x_0) + σ ε with a deterministic degradation F_t
@@ -42,20 +55,19 @@ def _picture(x: torch.Tensor) -> viz.Image.Image:
 def _request(degradation, sigma, mode, t, start_noise, fresh, seed, n, sampler) -> cp.ColdRequest:
     degradation = choice(degradation, "degradation", cold.DEGRADATIONS)
     mode = choice(mode, "mode", ("generate", "restore"))
-    try:
-        return cp.ColdRequest(
-            degradation=degradation,
-            sampler=sampler,
-            sigma=number(sigma, "forward noise σ", 0.0, 1.0),
-            n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
-            seed=whole(seed, "seed", 0, 2**31 - 1),
-            start_noise=number(start_noise, "x_T noise", 0.0, cp.MAX_START_NOISE),
-            fresh=None if sampler == "naive" else number(fresh, "fresh-noise share", 0.0, 1.0),
-            restore_from=whole(t, "restore from t", 1, 1000) if mode == "restore" else None,
-            data=DATA,
-        )
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
+    # every input is checked, also those this mode or sampler does not use
+    restore_from, fresh = whole(t, "restore from t", 1, 1000), number(fresh, "fresh-noise share", 0.0, 1.0)
+    return cp.ColdRequest(
+        degradation=degradation,
+        sampler=sampler,
+        sigma=number(sigma, "forward noise σ", 0.0, 1.0),
+        n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
+        seed=whole(seed, "seed", 0, 2**31 - 1),
+        start_noise=number(start_noise, "x_T noise", 0.0, cp.MAX_START_NOISE),
+        fresh=None if sampler == "naive" else fresh,
+        restore_from=restore_from if mode == "restore" else None,
+        data=DATA,
+    )
 
 
 def _figures(mode: str, x: torch.Tensor, originals: torch.Tensor | None) -> str:
@@ -66,16 +78,16 @@ def _figures(mode: str, x: torch.Tensor, originals: torch.Tensor | None) -> str:
     return f"{int(d['distinct'])} distinct of {len(x)}, mean pairwise L1 {d['pairwise']:.3f}"
 
 
-@pictures_as_files
-def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, progress=gr.Progress()):
-    """Both samplers from the same start, in lockstep: stream (naive x_t, x̂_0, improved x_t, x̂_0, caption)."""
+@event
+def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, picture=None, progress=gr.Progress()):
+    """Both samplers from the same start, in lockstep: stream (naive x_t, x̂_0, improved x_t, x̂_0, caption).
+    Restoring, the digits are held-out ones, or n copies of the user's `picture` when there is one."""
     reqs = [_request(degradation, sigma, mode, t, start_noise, fresh, seed, n, s) for s in cold.SAMPLERS]
-    try:
-        model = cp.cold_model(DATA)
-        runs = [cp.cold_steps(r) for r in reqs]
-        _, _, originals = cp.cold_start(reqs[0], model.T, "cpu") if mode == "restore" else (None, None, None)
-    except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+    mine = uploaded_picture(picture, "your digit")
+    given = None if mine is None or mode != "restore" else data.digit_from_picture(mine).expand(reqs[0].n, -1, -1, -1)
+    model = cp.cold_model(DATA)
+    runs = [cp.cold_steps(r, originals=given) for r in reqs]
+    _, _, originals = cp.cold_start(reqs[0], model.T, "cpu", given) if mode == "restore" else (None, None, None)
     t0 = reqs[0].restore_from or model.T
     keep, traj = kept_indices(t0), Trajectory(render=_picture)
     start, last_yield, finals = time.perf_counter(), 0.0, [None, None]
@@ -94,7 +106,8 @@ def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, progress=gr.Pr
     outs = [to_data(DATA, x) for x in finals]
     refs = None if originals is None else to_data(DATA, originals)
     figures = " · ".join(f"**{s}**: {_figures(mode, x, refs)}" for s, x in zip(cold.SAMPLERS, outs))
-    what = f"restoring {len(outs[0])} held-out digits from t = {t0}" if mode == "restore" else "generating"
+    digits = f"{len(outs[0])} copies of your digit" if given is not None else f"{len(outs[0])} held-out digits"
+    what = f"restoring {digits} from t = {t0}" if mode == "restore" else "generating"
     info = (
         f"{degradation}, σ = {reqs[0].sigma:g}, x_T noise {reqs[0].start_noise:g}, {what}: {figures}. "
         f"{seconds:.2f} s, {2 * t0} network evaluations."
@@ -113,7 +126,7 @@ def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, progress=gr.Pr
     )
 
 
-@pictures_as_files
+@event
 def scrub(traj: Trajectory | None, k):
     if traj is None or not traj.frames:
         raise gr.Error("run the samplers first: there is no trajectory to scrub yet")
@@ -121,7 +134,7 @@ def scrub(traj: Trajectory | None, k):
     return (*pics, label)
 
 
-@pictures_as_files
+@event
 def forward_strip(degradation, sigma, index):
     """One held-out digit at 8 strengths t = 0 … T, with the chosen σ."""
     degradation = choice(degradation, "degradation", cold.DEGRADATIONS)
@@ -144,8 +157,18 @@ def _sigma_choices(degradation):
     return gr.update(choices=sigmas, value=sigmas[0])
 
 
+def _restore_range():
+    """The restore-from slider spans the shipped restorer's 1 … T, starting halfway."""
+    try:
+        T = cp.cold_T(DATA)
+    except FileNotFoundError:
+        return gr.skip()
+    return gr.update(maximum=T, value=max(1, T // 2))
+
+
 def _mode_changed(mode):
-    return gr.update(visible=mode == "restore")
+    restore = mode == "restore"
+    return gr.update(visible=restore), gr.update(visible=restore)
 
 
 def build() -> gr.Blocks:
@@ -157,6 +180,7 @@ def build() -> gr.Blocks:
                 sigma = gr.Radio(_sigmas("blur"), value=0.0, label="forward noise σ", info="values the restorer knows")
                 mode = gr.Radio(["generate", "restore"], value="generate", label="mode")
                 t = gr.Slider(1, 50, value=25, step=1, label="restore from t", visible=False)
+                picture = digit_pad(visible=False)
                 start_noise = gr.Slider(0, 1, value=0, step=0.01, label="x_T noise", info="added to the start")
                 fresh = gr.Slider(0, 1, value=0, step=0.05, label="fresh noise (improved)", info="0: reuse ε̂")
                 with gr.Row():
@@ -180,13 +204,13 @@ def build() -> gr.Blocks:
                     index = gr.Slider(0, 499, value=0, step=1, label="held-out digit for the forward strip")
                 strip = gr.Image(label="forward process", type="pil", format="png", interactive=False)
                 strip_caption = gr.Markdown()
-        traj = gr.State(None)
+        traj = session_state()
         go.click(
             on_gpu(run),
-            [degradation, sigma, mode, t, start_noise, fresh, seed, n],
+            [degradation, sigma, mode, t, start_noise, fresh, seed, n, picture],
             [naive_xt, naive_x0, impr_xt, impr_x0, caption, naive_out, impr_out, original, animation, traj, frame],
             api_name="cold_run",
-            concurrency_limit=2,
+            **SAMPLING,
             preprocess=False,
         )
         frame.release(
@@ -198,9 +222,10 @@ def build() -> gr.Blocks:
         )
         strip_inputs, strip_outputs = [degradation, sigma, index], [strip, strip_caption]
         index.release(forward_strip, strip_inputs, strip_outputs, api_name="cold_forward", preprocess=False)
-        for event in (degradation.change, sigma.change):
-            event(forward_strip, strip_inputs, strip_outputs, api_visibility="private", preprocess=False)
+        for listener in (degradation.change, sigma.change):
+            listener(forward_strip, strip_inputs, strip_outputs, api_visibility="private", preprocess=False)
         degradation.change(_sigma_choices, [degradation], [sigma], api_visibility="private")
-        mode.change(_mode_changed, [mode], [t], api_visibility="private")
+        mode.change(_mode_changed, [mode], [t, picture], api_visibility="private")
         tab.load(forward_strip, strip_inputs, [strip, strip_caption], api_visibility="private")
+        tab.load(_restore_range, None, [t], api_visibility="private")
     return tab

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 import math
+import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,33 +22,99 @@ from .. import viz
 
 MAX_FRAMES = 100  # frames kept per run for the scrub slider and the GIF
 _GIF_DIR = Path(tempfile.gettempdir()) / "udm-gifs"  # created on first use, not at import
+_last_sweep = 0.0  # when _forget_old_files last looked through _GIF_DIR
+
+# Every event that runs a network draws from one pool of two workers (this CPU has two cores): a user's
+# request waits in the bounded queue rather than piling one more sampling job onto busy cores.
+SAMPLING = {"concurrency_id": "sampling", "concurrency_limit": 2}
+STATE_SECONDS = 1800  # a session's trajectory (for the scrub slider) is dropped half an hour after its run
+
+
+def session_state() -> gr.State:
+    """A per-session slot for a run's trajectory that frees its memory after STATE_SECONDS."""
+    return gr.State(None, time_to_live=STATE_SECONDS)
 
 
 def whole(value, name: str, lo: int, hi: int) -> int:
     """A finite whole number in [lo, hi], or a gr.Error saying what is allowed."""
     try:
         f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past float's range
+        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {_short(value)}") from None
     if not math.isfinite(f) or f != int(f) or not lo <= f <= hi:
-        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {value!r}")
+        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {_short(value)}")
     return int(f)
 
 
 def number(value, name: str, lo: float, hi: float) -> float:
     try:
         f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {_short(value)}") from None
     if not math.isfinite(f) or not lo <= f <= hi:
-        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {value!r}")
+        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {_short(value)}")
     return f
 
 
+def _short(value, limit: int = 60) -> str:
+    """A user's value as shown in an error message: its repr, cut to `limit` characters."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 1] + "…"
+
+
 def choice(value, name: str, valid: tuple[str, ...]) -> str:
-    if value not in valid:
-        raise gr.Error(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+    if not isinstance(value, str) or value not in valid:
+        raise gr.Error(f"unknown {name} {_short(value)}; valid: {', '.join(valid)}")
     return value
+
+
+def digit_pad(visible: bool = True) -> gr.Sketchpad:
+    """Where a user draws or uploads a digit of their own (read with `uploaded_picture`)."""
+    return gr.Sketchpad(
+        sources=("upload", "clipboard"),
+        canvas_size=(280, 280),
+        layers=False,
+        brush=gr.Brush(colors=["#000000"], default_size=20, color_mode="fixed"),
+        label="your digit: pick the brush and draw, or upload (empty: held-out digits)",
+        visible=visible,
+    )
+
+
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+MAX_UPLOAD_PIXELS = 2048 * 2048  # a drawing or a photo of one digit needs far fewer
+
+
+def uploaded_picture(value, name: str) -> Image.Image | None:
+    """A user's picture, an upload or a drawing (a sketchpad's flattened `composite`), decoded by Pillow;
+    None when there is none. Only a file the server received through Gradio's upload route is read (a
+    request names it, so any other path is refused); its size is checked from the header before anything
+    is decoded, and only the formats in UPLOAD_FORMATS are tried."""
+    from gradio.utils import get_upload_folder, is_in_or_equal
+
+    if isinstance(value, dict) and "composite" in value:  # a sketchpad: background, layers and their composite
+        value = value["composite"]
+    if value is None or value == "" or value == {}:
+        return None
+    path = value.get("path") if isinstance(value, dict) else None
+    if not isinstance(path, str) or not path:
+        raise gr.Error(f"{name}: expected an uploaded or drawn picture, got {_short(value)}")
+    if not is_in_or_equal(path, get_upload_folder()) or not os.path.isfile(path):
+        raise gr.Error(f"{name}: only a picture uploaded to this server can be read")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # a large one is refused just below
+            img = Image.open(path, formats=UPLOAD_FORMATS)
+        with img:
+            if img.width * img.height > MAX_UPLOAD_PIXELS:
+                raise gr.Error(
+                    f"{name}: {img.width} × {img.height} pixels is too large; at most {MAX_UPLOAD_PIXELS:,} pixels"
+                )
+            img.load()
+            return img.copy()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        if isinstance(e, gr.Error):
+            raise
+        raise gr.Error(f"{name}: not a picture Pillow can read ({', '.join(UPLOAD_FORMATS)})") from None
 
 
 def scrub_slider(n_frames: int):
@@ -88,19 +157,24 @@ class Trajectory:
 
 def write_gif(frames: list[Image.Image]) -> str:
     """An animation of `frames` in a temporary GIF (removed after an hour); its path."""
-    _GIF_DIR.mkdir(exist_ok=True)
-    _forget_old_gifs()  # and old pictures
-    path = Path(tempfile.mkstemp(suffix=".gif", dir=_GIF_DIR)[1])
-    path.write_bytes(viz.gif_bytes(frames))
-    return str(path)
+    return _new_file(".gif", viz.gif_bytes(frames))
 
 
 def image_file(img: Image.Image) -> str:
     """A picture as a PNG file of its own (removed after an hour); its path."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return _new_file(".png", buf.getvalue())
+
+
+def _new_file(suffix: str, content: bytes) -> str:
+    """`content` in a new file of a unique name in the pictures' folder (files older than an hour go)."""
     _GIF_DIR.mkdir(exist_ok=True)
-    path = Path(tempfile.mkstemp(suffix=".png", dir=_GIF_DIR)[1])
-    img.save(path, format="PNG")
-    return str(path)
+    _forget_old_files()
+    fd, path = tempfile.mkstemp(suffix=suffix, dir=_GIF_DIR)
+    with os.fdopen(fd, "wb") as f:  # closes the descriptor mkstemp opened
+        f.write(content)
+    return path
 
 
 def _as_file(x):
@@ -111,12 +185,15 @@ def _as_file(x):
     return x
 
 
-def pictures_as_files(fn):
-    """Wrap an event function (plain or generator) so the pictures it returns leave as files of their own.
+def event(fn):
+    """Wrap an event function (plain or generator) for Gradio:
 
-    Gradio writes a PIL output to a cache path named after its content, in place: two users shown the same
-    picture at the same moment (the defaults, the same seed) could be served a half-written file. Files
-    are copied into that cache atomically instead."""
+    - a request the library refuses (ValueError) or a missing checkpoint (FileNotFoundError), wherever it
+      is raised, even mid-stream, reaches the user as a gr.Error with the library's message;
+    - the pictures it returns leave as files of their own. Gradio writes a PIL output to a cache path named
+      after its content, in place: two users shown the same picture at the same moment (the defaults, the
+      same seed) could be served a half-written file. Files are copied into that cache atomically instead.
+    """
 
     def convert(out):
         return tuple(_as_file(x) for x in out) if isinstance(out, tuple) else _as_file(out)
@@ -125,20 +202,34 @@ def pictures_as_files(fn):
 
         @functools.wraps(fn)
         def stream(*args, **kwargs):
-            for out in fn(*args, **kwargs):
-                yield convert(out)
+            try:
+                for out in fn(*args, **kwargs):
+                    yield convert(out)
+            except gr.Error:
+                raise
+            except (ValueError, FileNotFoundError) as e:
+                raise gr.Error(str(e)) from None
 
         return stream
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        return convert(fn(*args, **kwargs))
+        try:
+            return convert(fn(*args, **kwargs))
+        except gr.Error:
+            raise
+        except (ValueError, FileNotFoundError) as e:
+            raise gr.Error(str(e)) from None
 
     return call
 
 
-def _forget_old_gifs(max_age: float = 3600.0) -> None:
+def _forget_old_files(max_age: float = 3600.0) -> None:
     now = time.time()
+    global _last_sweep
+    if now - _last_sweep < 60:  # one sweep of the folder a minute is enough
+        return
+    _last_sweep = now
     for f in [*_GIF_DIR.glob("*.gif"), *_GIF_DIR.glob("*.png")]:
         try:
             if now - f.stat().st_mtime > max_age:

@@ -5,19 +5,33 @@ panel computed on demand (and cached)."""
 from __future__ import annotations
 
 import time
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
 
 import gradio as gr
+import torch
 
 from .. import compare, data, text, viz
 from .. import encoding_pipeline as ep
-from .common import choice, frame_index, number, pictures_as_files, scrub_slider, whole, write_gif
+from .. import pipeline as hp
+from .common import (
+    SAMPLING,
+    choice,
+    event,
+    frame_index,
+    number,
+    scrub_slider,
+    session_state,
+    whole,
+    write_gif,
+)
 from .gpu import on_gpu
 
 INTRO = """### Compare — samplers side by side on the same seed
 Tick up to four samplers (with their own steps and η), press Run: every sampler starts from the same
-x_T where the process allows; udm samplers of hot diffusion that share a step count go through the
-network as one batch. The reference schedulers run on the same networks: diffusers' DDPM, DDIM and
+x_T where the process allows; udm samplers that share a network and a step grid (hot or encoding
+samplers at one K, cold naive and improved, the mask samplers) go through the network as one batch. The reference schedulers run on the same networks: diffusers' DDPM, DDIM and
 DPM-Solver++ (hot), AmusedScheduler, MaskGIT's confidence-ordered unmasking (mask), and
 DiscreteDDIMScheduler, D3PM's uniform-corruption DDIM, alone or with its leave-one-out corrector (edit;
 it assumes each position is corrupted independently, the edit model is told how many are). A Fréchet
@@ -27,7 +41,14 @@ NONE = "—"
 SLOTS = compare.MAX_SAMPLERS
 TAB_MAX_SAMPLES = 32
 SWEEP_STEPS = (5, 10, 20, 50, 100)
+SWEEP_MIN_SAMPLES = 16  # fewer digits give no Fréchet distance
 SWEEP_MAX_SAMPLES = 256
+# Images through a network per press (samples × network evaluations, all samplers): about 1 1/2 min
+# (Run) and 3 min (the quality-vs-steps panel) of this 2-core CPU; larger requests are refused.
+RUN_BUDGET = 32_000
+SWEEP_BUDGET = 64_000
+SWEEP_CACHE = 32  # quality-vs-steps results kept (a few numbers each)
+SHOWN = 16  # images a picture shows
 DEFAULTS = [("ddpm", 50), ("ddim", 50), ("analytic-ddim", 50), (NONE, 50)]
 
 
@@ -35,12 +56,20 @@ def _picture(process: str, name: str, x) -> viz.Image.Image | None:
     if x is None:
         return None
     if isinstance(x, list):
-        return viz.words_picture(x[:16], valid=text.word_set(name), ncol=2)
+        return viz.words_picture(x[:SHOWN], valid=text.word_set(name), ncol=2)
+    x = x.float()
     if x.dim() == 4 and x.shape[1] != 1:  # an image latent
-        return viz.picture(viz.latent_images(x[:16]), scale=2, ncol=4)
+        return viz.picture(viz.latent_images(x[:SHOWN]), scale=2, ncol=4)
     if x.dim() == 4:
-        return viz.picture(x[:16], scale=2, ncol=4)
+        return viz.picture(x[:SHOWN], scale=2, ncol=4)
     return viz.scatter(x, reference=None, size=200)
+
+
+def _kept(x):
+    """What a session keeps of a frame for the scrub slider: the images a picture shows, as float16."""
+    if isinstance(x, torch.Tensor) and x.dim() == 4:
+        return x[:SHOWN].half()
+    return x
 
 
 def _frame(process: str, name: str, frame) -> viz.Image.Image:
@@ -52,35 +81,39 @@ def _frame(process: str, name: str, frame) -> viz.Image.Image:
 def _entries(process, slots) -> tuple[compare.Entry, ...]:
     valid = compare.samplers(process)
     stepped = process in compare.STEPPED
+    top = 1000 if stepped else 100
     out = []
     for k, (sampler, steps, eta) in enumerate(slots):
+        # every slot's numbers are checked, used or not: a malformed request is refused, not half-read
+        steps = whole(steps, f"steps of sampler {k + 1}", 1, top)
+        eta = number(eta, f"η of sampler {k + 1}", 0.0, 1.0)
         if sampler in (None, "", NONE):
             continue
         sampler = choice(sampler, f"sampler {k + 1}", valid)
         needs_steps = stepped or sampler in (compare.DIFFUSERS_MASK, *compare.DIFFUSERS_EDIT)
-        top = 1000 if stepped else 100
         out.append(
-            compare.Entry(
-                sampler,
-                whole(steps, f"steps of sampler {k + 1}", 1, top) if needs_steps else None,
-                number(eta, f"η of sampler {k + 1}", 0.0, 1.0) if "ddim" in sampler else None,
-            )
+            compare.Entry(sampler, steps if needs_steps else None, eta if sampler in compare.ETA_SAMPLERS else None)
         )
     if not out:
         raise gr.Error("choose at least one sampler")
     return tuple(out)
 
 
-def _request(process, name, slots, seed, n, cap=TAB_MAX_SAMPLES) -> compare.Request:
+def _request(process, name, slots, seed, n, lo=1, cap=TAB_MAX_SAMPLES) -> compare.Request:
     process = choice(process, "process", compare.PROCESSES)
     name = choice(name, "data", compare.datasets(process))
     entries = _entries(process, slots)
-    try:
-        return compare.Request(
-            process, name, entries, n=whole(n, "number of samples", 1, cap), seed=whole(seed, "seed", 0, 2**31 - 1)
+    return compare.Request(
+        process, name, entries, n=whole(n, "number of samples", lo, cap), seed=whole(seed, "seed", 0, 2**31 - 1)
+    )
+
+
+def _within_budget(cost: int, budget: int, what: str) -> None:
+    if cost > budget:
+        raise gr.Error(
+            f"{what} would put {cost:,} images through the network (samples × network evaluations, all "
+            f"samplers); at most {budget:,} per request on this server: use fewer samples, steps or samplers"
         )
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
 
 
 def _slots(args) -> list[tuple]:
@@ -114,6 +147,8 @@ class Lockstep:
 
     def __init__(self, process: str, name: str, results: list[compare.Result]):
         self.process, self.name, self.results = process, name, results
+        for r in results:
+            r.frames = [(t, _kept(a), _kept(b)) for t, a, b in r.frames]
         self.length = max(len(r.frames) for r in results)
 
     def frame(self, p: int) -> list:
@@ -127,7 +162,7 @@ class Lockstep:
         parts = []
         for r in self.results:
             i = round(p * (len(r.frames) - 1) / max(1, self.length - 1))
-            parts.append(f"{r.entry.sampler}: t = {r.frames[i][0]}")
+            parts.append(f"{r.entry.name}: t = {r.frames[i][0]}")
         return f"frame {p + 1}/{self.length} — " + ", ".join(parts)
 
 
@@ -141,16 +176,14 @@ def _labels(results) -> list:
     )
 
 
-@pictures_as_files
+@event
 def run(process, name, *args, progress=gr.Progress()):
     """(4 frame pictures, caption, 4 final pictures, table, GIF, state, slider)."""
     *slot_args, seed, n = args
     req = _request(process, name, _slots(slot_args), seed, n)
+    _within_budget(compare.image_cost(req), RUN_BUDGET, "this comparison")
     start = time.perf_counter()
-    try:
-        results = compare.run(req, progress=lambda f, s: progress(f, desc=s))
-    except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+    results = compare.run(req, progress=lambda f, s: progress(f, desc=s))
     total = time.perf_counter() - start
     play = Lockstep(req.process, req.data, results)
     frames = [viz.side_by_side(*play.frame(p)) for p in range(play.length)]
@@ -168,7 +201,7 @@ def run(process, name, *args, progress=gr.Progress()):
     )
 
 
-@pictures_as_files
+@event
 def scrub(play: Lockstep | None, p):
     if play is None:
         raise gr.Error("run a comparison first: there is nothing to scrub yet")
@@ -185,35 +218,39 @@ def metric(process: str, name: str) -> str:
     return "sliced_wasserstein"
 
 
-@lru_cache(maxsize=32)
-def _sweep(
-    process: str, name: str, samplers: tuple[tuple[str, float | None], ...], ks: tuple[int, ...], n: int, seed: int
-):
-    rows = []
-    for k in ks:
-        entries = tuple(compare.Entry(s, k, eta) for s, eta in samplers)
-        for r in compare.run(compare.Request(process, name, entries, n=n, seed=seed)):
-            rows.append((r.entry.sampler, k, r.figures, r.seconds))
-    return tuple(rows)
+_sweep_cache: OrderedDict[tuple, tuple] = OrderedDict()  # (request at one K) → rows; least recent goes first
+
+
+def _sweep_point(req: compare.Request, progress: Callable[[float, str], None]) -> tuple:
+    """(name, K, figures, seconds) of each sampler at one K, computed once per request and then cached."""
+    key = (req, str(hp.checkpoint_root()))
+    if key in _sweep_cache:
+        _sweep_cache.move_to_end(key)
+        return _sweep_cache[key]
+    rows = tuple((r.entry.name, r.entry.steps, r.figures, r.seconds) for r in compare.run(req, progress=progress))
+    _sweep_cache[key] = rows
+    while len(_sweep_cache) > SWEEP_CACHE:
+        _sweep_cache.popitem(last=False)
+    return rows
 
 
 def sweep(process, name, *args, progress=gr.Progress()):
     """Quality against K ∈ {5, 10, 20, 50, 100} for the chosen samplers: a plot and a table (cached)."""
     *slot_args, seed, n = args
-    req = _request(process, name, _slots(slot_args), seed, n, cap=SWEEP_MAX_SAMPLES)
+    req = _request(process, name, _slots(slot_args), seed, n, lo=SWEEP_MIN_SAMPLES, cap=SWEEP_MAX_SAMPLES)
     if req.process not in compare.STEPPED:
         raise gr.Error("quality against steps is for samplers with a step count: hot diffusion and encoding")
-    samplers = tuple(dict.fromkeys((e.sampler, e.eta) for e in req.entries))
-    ks = SWEEP_STEPS
+    entries = tuple(dict.fromkeys(replace(e, steps=1) for e in req.entries))  # one per sampler and η
+    points = [replace(req, entries=tuple(replace(e, steps=k) for e in entries)) for k in SWEEP_STEPS]
+    _within_budget(sum(compare.image_cost(p) for p in points), SWEEP_BUDGET, "this quality-vs-steps panel")
+    work = [sum(e.steps for e in p.entries) for p in points]  # the progress bar moves with steps done
     progress(0, desc="starting")
-    rows, done = [], 0
-    for k in ks:  # cached per K, so a progress bar can move between them
-        try:
-            rows += _sweep(req.process, req.data, samplers, (k,), req.n, req.seed)
-        except (ValueError, FileNotFoundError) as e:
-            raise gr.Error(str(e)) from None
-        done += 1
-        progress(done / len(ks), desc=f"K = {k} done")
+    rows = []
+    for i, point in enumerate(points):
+        before, share = sum(work[:i]) / sum(work), work[i] / sum(work)
+        rows += _sweep_point(
+            point, lambda f, desc, b=before, w=share, k=SWEEP_STEPS[i]: progress(b + w * f, desc=f"K = {k}: {desc}")
+        )
     key = metric(req.process, req.data)
     import pandas as pd
 
@@ -274,19 +311,19 @@ def build() -> gr.Blocks:
         animation = gr.Image(label="animation (all samplers in lockstep)", type="filepath")
         gr.Markdown("#### Quality against the number of steps (K = 5, 10, 20, 50, 100; computed once, then cached)")
         with gr.Row():
-            sweep_n = gr.Slider(8, SWEEP_MAX_SAMPLES, value=64, step=8, label="samples per point")
+            sweep_n = gr.Slider(SWEEP_MIN_SAMPLES, SWEEP_MAX_SAMPLES, value=64, step=16, label="samples per point")
             sweep_go = gr.Button("Compute quality vs steps")
         plot = gr.LinePlot(x="steps", y="frechet", color="sampler", label="quality vs steps")
         sweep_table = gr.Dataframe(
             label="quality vs steps", headers=["sampler", "steps", "figures", "wall time (s)"], interactive=False
         )
-        play = gr.State(None)
+        play = session_state()
         go.click(
             on_gpu(run),
             [process, name, *slot_inputs, seed, n],
             [*frames, caption, *finals, figures, animation, play, frame],
             api_name="compare_run",
-            concurrency_limit=1,
+            **SAMPLING,
             preprocess=False,
         )
         frame.release(scrub, [play, frame], [*frames, caption], api_name="compare_scrub", preprocess=False)
@@ -295,7 +332,7 @@ def build() -> gr.Blocks:
             [process, name, *slot_inputs, seed, sweep_n],
             [plot, sweep_table],
             api_name="compare_sweep",
-            concurrency_limit=1,
+            **SAMPLING,
             preprocess=False,
         )
         process.change(_process_changed, [process], [name, *slot_inputs[0::3]], api_visibility="private")

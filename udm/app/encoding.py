@@ -10,12 +10,26 @@ import time
 import gradio as gr
 import torch
 
-from .. import encoding, judge, text, viz
+from .. import checkpoint, encoding, judge, text, viz
 from .. import encoding_pipeline as ep
-from ..pipeline import checkpoint_root
+from ..data import digit_from_picture, to_model
 from ..judge import word_scores
+from ..pipeline import checkpoint_root
 from ..train import ENCODING_DATA
-from .common import Trajectory, choice, frame_index, kept_indices, number, pictures_as_files, scrub_slider, whole
+from .common import (
+    SAMPLING,
+    Trajectory,
+    choice,
+    digit_pad,
+    event,
+    frame_index,
+    kept_indices,
+    number,
+    scrub_slider,
+    session_state,
+    uploaded_picture,
+    whole,
+)
 from .gpu import on_gpu
 
 INTRO = """### Encoding model — x_t = ᾱ_t F(x_0) + β̄_t ε with a *learned* encoder F
@@ -25,7 +39,8 @@ decodes x̂_0, re-encodes F(x̂_0) and takes the DDPM / DDIM step in the latent;
 decoder's x̂_0 itself. Digits: the latent's 4 channels of 7 × 7 are drawn as tiles (grey = 0). Words: each
 letter position's latent path, projected to 2-D (grey letters: where F puts each character)."""
 TAB_MAX_SAMPLES = 32
-ROUND_TRIP_N = 8
+ROUND_TRIP_N = 8  # held-out examples per round trip
+MAX_LEVELS = 10  # values of t per round trip
 
 
 def _render(name: str):
@@ -49,19 +64,18 @@ def _render(name: str):
 def _request(name, sampler, steps, eta, temperature, seed, n) -> ep.EncodingRequest:
     name = choice(name, "data", ENCODING_DATA)
     sampler = choice(sampler, "sampler", encoding.SAMPLERS)
-    try:
-        T = ep.encoding_T(name)
-        return ep.EncodingRequest(
-            data=name,
-            sampler=sampler,
-            steps=whole(steps, "steps", 1, T),
-            n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
-            seed=whole(seed, "seed", 0, 2**31 - 1),
-            eta=number(eta, "η", 0.0, 1.0) if sampler == "ddim" else None,
-            temperature=number(temperature, "temperature", 0.0, ep.MAX_TEMPERATURE) if ep.is_words(name) else 0.0,
-        )
-    except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+    T = ep.encoding_T(name)
+    # checked for every sampler and data set, used by DDIM (η) and by words (temperature)
+    eta, temperature = number(eta, "η", 0.0, 1.0), number(temperature, "temperature", 0.0, ep.MAX_TEMPERATURE)
+    return ep.EncodingRequest(
+        data=name,
+        sampler=sampler,
+        steps=whole(steps, "steps", 1, T),
+        n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
+        seed=whole(seed, "seed", 0, 2**31 - 1),
+        eta=eta if sampler == "ddim" else None,
+        temperature=temperature if ep.is_words(name) else 0.0,
+    )
 
 
 def figures(name: str, final: torch.Tensor) -> str:
@@ -73,15 +87,12 @@ def figures(name: str, final: torch.Tensor) -> str:
     return f"{int(d['distinct'])} distinct of {len(final)}, mean pairwise L1 {d['pairwise']:.3f}"
 
 
-@pictures_as_files
+@event
 def run(name, sampler, steps, eta, temperature, seed, n, progress=gr.Progress()):
     """Stream (latent, x̂_0, caption), then the samples, the figures, the GIF and the scrub state."""
     req = _request(name, sampler, steps, eta, temperature, seed, n)
-    try:
-        records = ep.encoding_steps(req)
-        render = _render(req.data)
-    except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+    records = ep.encoding_steps(req)
+    render = _render(req.data)
     words = ep.is_words(req.data)
     proj = ep.projection(req.data) if words else None
     keep, traj, path = kept_indices(req.steps), Trajectory(render=render), []
@@ -123,7 +134,7 @@ def ep_view(name: str, x: torch.Tensor) -> torch.Tensor:
     return x.cpu() if ep.is_words(name) else ep.decode(name, x)
 
 
-@pictures_as_files
+@event
 def scrub(traj: Trajectory | None, k):
     if traj is None or not traj.frames:
         raise gr.Error("generate first: there is no trajectory to scrub yet")
@@ -131,17 +142,33 @@ def scrub(traj: Trajectory | None, k):
     return (*pics, label)
 
 
-@pictures_as_files
-def round_trip(name, first, seed):
-    """Held-out examples first … first+7 encoded, noised to 8 values of t and decoded: a picture and figures."""
+def noise_levels(value, T: int) -> list[int]:
+    """A user's list of t values ("1, 250, 500"): 1 … MAX_LEVELS distinct whole numbers in 1 … T, sorted."""
+    parts = str(value if value is not None else "").replace(",", " ").split()
+    if not 1 <= len(parts) <= MAX_LEVELS:
+        raise gr.Error(f"t values: give 1 to {MAX_LEVELS} values of t between 1 and {T}, separated by commas")
+    return sorted({whole(p[:20], "each t", 1, T) for p in parts})
+
+
+def default_levels(T: int) -> str:
+    """t = 1, T/8, …, T: eight levels, the issue's T/4, T/2, 3T/4 among them."""
+    return ", ".join(str(t) for t in sorted({1, *(round(k * T / 8) for k in range(1, 9))}))
+
+
+@event
+def round_trip(name, first, seed, levels=None, picture=None):
+    """Held-out examples first … first+7 (or the user's digit) encoded, noised to each t and decoded: a
+    picture and figures."""
     name = choice(name, "data", ENCODING_DATA)
-    try:
-        T = ep.encoding_T(name)
-        first = whole(first, "first held-out example", 0, len(ep.encoding_data(name, "test")) - ROUND_TRIP_N)
-        ts = sorted({1, *torch.linspace(0, T, 8).round().long().tolist()[1:]})
-        rt = ep.round_trip(name, ts, first=first, n=ROUND_TRIP_N, seed=whole(seed, "seed", 0, 2**31 - 1))
-    except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+    T = ep.encoding_T(name)
+    first = whole(first, "first held-out example", 0, len(ep.encoding_data(name, "test")) - ROUND_TRIP_N)
+    ts = noise_levels(default_levels(T) if levels is None else levels, T)
+    seed = whole(seed, "seed", 0, 2**31 - 1)
+    mine = uploaded_picture(picture, "your digit")
+    if mine is not None and ep.is_words(name):
+        raise gr.Error("your digit goes with the mnist28 model; en5 round-trips held-out words")
+    x0 = None if mine is None else to_model(digit_from_picture(mine))[None]
+    rt = ep.round_trip(name, ts, first=first, n=ROUND_TRIP_N if x0 is None else 1, seed=seed, x0=x0)
     figs = []
     if ep.is_words(name):
         vocab = text.vocab(name)
@@ -171,6 +198,30 @@ def round_trip(name, first, seed):
     return viz.side_by_side(*cols, gap=12), caption
 
 
+def verdict(quality: dict) -> str:
+    """One line read off a Generation table: the encoding model's best row against the other model's best,
+    on valid words (higher is better) or the Fréchet distance of digits (lower is better)."""
+    table = next((t for t in quality.get("tables", []) if "model" in t["columns"]), None)
+    if table is None:
+        return ""
+    cols = table["columns"]
+    key, higher = ("valid", True) if "valid" in cols else ("Fréchet", False)
+    rows = [dict(zip(cols, r)) for r in table["rows"]]
+
+    def best(rs):
+        return (max if higher else min)(rs, key=lambda r: float(r[key]))
+
+    ours = best([r for r in rows if r["model"] == "encoding"])
+    theirs = best([r for r in rows if r["model"] != "encoding"])
+    helps = (float(ours[key]) > float(theirs[key])) == higher
+    other = theirs["model"].split(" (")[0]
+    return (
+        f"**Read off the rows:** the learned latent's best {key} is {ours[key]} ({ours['sampler']}, "
+        f"{ours['steps']} steps) against {theirs[key]} for the {other} model ({theirs['sampler']}, "
+        f"{theirs['steps']} steps): here the learned latent {'helps' if helps else 'does not help'}."
+    )
+
+
 def quality_note() -> str:
     """The measured figures of the shipped models (their quality.json), as Markdown tables."""
     parts = []
@@ -184,14 +235,30 @@ def quality_note() -> str:
             parts += ["| " + " | ".join(table["columns"]) + " |", "|" + " --- |" * len(table["columns"])]
             parts += ["| " + " | ".join(map(str, r)) + " |" for r in table["rows"]]
             parts.append("")
+        parts += [verdict(q), ""]
+        cfg = checkpoint_root() / f"encoding-{name}" / "config.json"
+        if cfg.is_file():
+            parts += checkpoint.diagnostics_lines(
+                json.loads(cfg.read_text()).get("diagnostics"), f"**Diagnostics of encoding-{name}** (held-out data)"
+            )
+            parts.append("")
         if q.get("command"):
             parts += [f"Measured by `{q['command']}`.", ""]
     return "\n".join(parts) or "No measured figures yet: run `python -m bench.encoding_quality --write-card`."
 
 
 def _data_changed(name):
-    words = name in ENCODING_DATA and ep.is_words(name)
-    return gr.update(visible=words)
+    """The temperature shows for words; the held-out index and the t values fit the data set's model."""
+    name = choice(name, "data", ENCODING_DATA)
+    top = len(ep.encoding_data(name, "test")) - ROUND_TRIP_N
+    T = ep.encoding_T(name)
+    words = ep.is_words(name)
+    return (
+        gr.update(visible=words),
+        gr.update(maximum=top),
+        gr.update(value=default_levels(T)),
+        gr.update(visible=not words),  # your own digit: digits only
+    )
 
 
 def build() -> gr.Blocks:
@@ -204,7 +271,13 @@ def build() -> gr.Blocks:
                 steps = gr.Slider(1, 1000, value=50, step=1, label="steps K")
                 eta = gr.Slider(0, 1, value=0, step=0.05, label="DDIM η")
                 temperature = gr.Slider(
-                    0, 2, value=0, step=0.05, label="x̂_0 temperature", info="0: argmax of q", visible=False
+                    0,
+                    ep.MAX_TEMPERATURE,
+                    value=0,
+                    step=0.05,
+                    label="x̂_0 temperature",
+                    info="0: argmax of q",
+                    visible=False,
                 )
                 with gr.Row():
                     seed = gr.Number(0, precision=0, label="seed")
@@ -222,28 +295,32 @@ def build() -> gr.Blocks:
         gr.Markdown("#### Round trip: encode held-out examples, noise the latent to t, decode")
         with gr.Row():
             first = gr.Slider(0, 400, value=0, step=1, label="first held-out example")
+            levels = gr.Textbox(default_levels(1000), label=f"t values (1 to {MAX_LEVELS} of them, each 1 … T)")
             rt_seed = gr.Number(0, precision=0, label="noise seed")
+            picture = digit_pad()
             rt_go = gr.Button("Encode, noise, decode")
         rt_image = gr.Image(label="round trip", type="pil", format="png", interactive=False)
         rt_caption = gr.Markdown()
         with gr.Accordion("Measured: where the learned latent helps and where it does not", open=False):
             gr.Markdown(quality_note())
-        traj = gr.State(None)
+        traj = session_state()
         go.click(
             on_gpu(run),
             [data, sampler, steps, eta, temperature, seed, n],
             [latent, x0_hat, caption, samples, info, animation, traj, frame],
             api_name="encoding_run",
-            concurrency_limit=2,
+            **SAMPLING,
             preprocess=False,
         )
         frame.release(scrub, [traj, frame], [latent, x0_hat, caption], api_name="encoding_scrub", preprocess=False)
         rt_go.click(
             on_gpu(round_trip),
-            [data, first, rt_seed],
+            [data, first, rt_seed, levels, picture],
             [rt_image, rt_caption],
             api_name="encoding_round_trip",
+            **SAMPLING,
             preprocess=False,
         )
-        data.change(_data_changed, [data], [temperature], api_visibility="private")
+        for listener in (data.change, tab.load):
+            listener(_data_changed, [data], [temperature, first, levels, picture], api_visibility="private")
     return tab

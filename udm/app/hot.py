@@ -10,7 +10,18 @@ import torch
 from PIL import Image
 
 from .. import data, hot, pipeline, viz
-from .common import Trajectory, choice, frame_index, kept_indices, number, pictures_as_files, scrub_slider, whole
+from .common import (
+    SAMPLING,
+    Trajectory,
+    choice,
+    event,
+    frame_index,
+    kept_indices,
+    number,
+    scrub_slider,
+    session_state,
+    whole,
+)
 from .gpu import on_gpu
 
 INTRO = """### Hot diffusion — x_t = ᾱ_t x_0 + β̄_t ε
@@ -39,44 +50,39 @@ def _request(dataset, model, sampler, steps, eta, seed, n) -> pipeline.HotReques
     dataset = choice(dataset, "dataset", data.DATASETS)
     cap = TAB_MAX_SAMPLES[data.kind(dataset)]
     sampler = choice(sampler, "sampler", hot.SAMPLERS)
-    try:
-        return pipeline.HotRequest(
-            data=dataset,
-            model=choice(model, "model", pipeline.MODELS),
-            sampler=sampler,
-            steps=whole(steps, "steps", 1, MAX_STEPS),
-            n=whole(n, "number of samples", 1, cap),
-            seed=whole(seed, "seed", 0, 2**31 - 1),
-            eta=None if sampler.endswith("ddpm") else number(eta, "eta", 0.0, 1.0),
-        )
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
+    eta = number(eta, "eta", 0.0, 1.0)  # checked for every sampler, used by the DDIM ones
+    return pipeline.HotRequest(
+        data=dataset,
+        model=choice(model, "model", pipeline.MODELS),
+        sampler=sampler,
+        steps=whole(steps, "steps", 1, MAX_STEPS),
+        n=whole(n, "number of samples", 1, cap),
+        seed=whole(seed, "seed", 0, 2**31 - 1),
+        eta=None if sampler.endswith("ddpm") else eta,
+    )
 
 
-@pictures_as_files
+@event
 def generate(dataset, model, sampler, steps, eta, seed, n, progress=gr.Progress()):
     """Stream (x_t, x̂_0, caption) while sampling; finish with the animation, samples and scrub range."""
     req = _request(dataset, model, sampler, steps, eta, seed, n)
     keep, traj = kept_indices(req.steps), Trajectory(render=partial(_picture, req.data))
     start, last_yield, final = time.perf_counter(), 0.0, None
-    try:
-        for step in pipeline.hot_steps(req):
-            final = step.x_s
-            if step.index not in keep:
-                continue
-            traj.add(
-                f"step {step.index + 1}/{req.steps}: t = {step.t}",
-                pipeline.to_data(req.data, step.x_t),
-                pipeline.to_data(req.data, step.x0_hat),
-            )
-            now = time.perf_counter()
-            if step.index == 0 or now - last_yield > STREAM_EVERY:
-                last_yield = now
-                progress((step.index + 1) / req.steps, desc=f"t = {step.t} → {step.s}")
-                label, xt, x0 = traj.picture(-1)
-                yield xt, x0, label, gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+    for step in pipeline.hot_steps(req):
+        final = step.x_s
+        if step.index not in keep:
+            continue
+        traj.add(
+            f"step {step.index + 1}/{req.steps}: t = {step.t}",
+            pipeline.to_data(req.data, step.x_t),
+            pipeline.to_data(req.data, step.x0_hat),
+        )
+        now = time.perf_counter()
+        if step.index == 0 or now - last_yield > STREAM_EVERY:
+            last_yield = now
+            progress((step.index + 1) / req.steps, desc=f"t = {step.t} → {step.s}")
+            label, xt, x0 = traj.picture(-1)
+            yield xt, x0, label, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     seconds = time.perf_counter() - start
     label, xt, x0 = traj.picture(-1)
     info = (
@@ -94,7 +100,7 @@ def generate(dataset, model, sampler, steps, eta, seed, n, progress=gr.Progress(
     )
 
 
-@pictures_as_files
+@event
 def scrub(traj: Trajectory | None, k):
     """Show kept frame k of the last run."""
     if traj is None or not traj.frames:
@@ -103,15 +109,11 @@ def scrub(traj: Trajectory | None, k):
     return xt, x0, label
 
 
-@pictures_as_files
+@event
 def forward_strip(dataset):
     """x_0 → x_T on one example (images) or a cloud (points), 8 frames."""
     dataset = choice(dataset, "dataset", data.DATASETS)
-    try:
-        schedule = pipeline.hot_schedule(dataset)
-    except FileNotFoundError as e:
-        raise gr.Error(str(e)) from None
-    ts, frames = pipeline.forward_strip(dataset, schedule)
+    ts, frames = pipeline.forward_strip(dataset, pipeline.hot_schedule(dataset))
     strip = viz.side_by_side(*[_picture(dataset, f, with_reference=False) for f in frames])
     return strip, "forward process x_0 → x_T at t = " + ", ".join(map(str, ts))
 
@@ -153,13 +155,13 @@ def build() -> gr.Blocks:
                     samples = gr.Image(label="final samples", format="png", type="pil", interactive=False)
                 strip = gr.Image(label="forward process", format="png", type="pil", interactive=False)
                 strip_caption = gr.Markdown()
-        traj = gr.State(None)
+        traj = session_state()
         run.click(
             on_gpu(generate),
             [dataset, model, sampler, steps, eta, seed, n],
             [x_t, x0_hat, caption, samples, animation, traj, frame],
             api_name="hot_generate",
-            concurrency_limit=2,
+            **SAMPLING,
             preprocess=False,
         )  # raw values: our checks name the field at fault
         frame.release(scrub, [traj, frame], [x_t, x0_hat, caption], api_name="hot_scrub", preprocess=False)

@@ -11,7 +11,7 @@ import torch
 
 from .. import discrete, judge, text
 from .. import text_pipeline as tp
-from .common import choice, frame_index, number, scrub_slider, whole
+from .common import SAMPLING, choice, event, frame_index, number, scrub_slider, session_state, whole
 from .gpu import on_gpu
 
 TAB_MAX_SAMPLES = 32
@@ -73,20 +73,17 @@ def _request(process, dataset, model, temperature, seed, n, sampler, k=1, patter
     pattern = (pattern or "").strip() or None
     if pattern is not None and len(pattern) > MAX_PATTERN:
         raise gr.Error(f"pattern too long: {dataset} words have {text.vocab(dataset).length} characters")
-    try:
-        return tp.TextRequest(
-            process=process,
-            data=dataset,
-            sampler=sampler,
-            model=choice(model, "model", tp.MODELS),
-            n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
-            seed=whole(seed, "seed", 0, 2**31 - 1),
-            k=whole(k, "k (positions per step)", 1, text.vocab(dataset).length),
-            temperature=number(temperature, "temperature", 0.05, tp.MAX_TEMPERATURE),
-            pattern=pattern,
-        )
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
+    return tp.TextRequest(
+        process=process,
+        data=dataset,
+        sampler=sampler,
+        model=choice(model, "model", tp.MODELS),
+        n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
+        seed=whole(seed, "seed", 0, 2**31 - 1),
+        k=whole(k, "k (positions per step)", 1, text.vocab(dataset).length),
+        temperature=number(temperature, "temperature", 0.05, tp.MAX_TEMPERATURE),
+        pattern=pattern,
+    )
 
 
 def _figures(name: str, words: list[str]) -> str:
@@ -94,15 +91,13 @@ def _figures(name: str, words: list[str]) -> str:
     return f"valid {s['valid']:.0%}, novel-valid {s['novel_valid']:.0%}, distinct {s['distinct']:.0%}"
 
 
+@event
 def run(process, dataset, model, temperature, seed, n, k=1, pattern=None, progress=gr.Progress()):
     """Both samplers in lockstep; stream one table per step, then the figures and the scrub range."""
     reqs = [_request(process, dataset, model, temperature, seed, n, s, k, pattern) for s in discrete.SAMPLERS]
     vocab = text.vocab(reqs[0].data)
     start = time.perf_counter()
-    try:
-        runs = [list_steps(r) for r in reqs]
-    except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+    runs = [list_steps(r) for r in reqs]
     frames: list[dict] = []
     for i, pair in enumerate(zip(*runs)):
         progress((i + 1) / len(runs[0]), desc=f"t = {pair[0].t} → {pair[0].s}")
@@ -145,6 +140,7 @@ def list_steps(req: tp.TextRequest) -> list:
         return list(tp.text_steps(req))
 
 
+@event
 def scrub(state: dict | None, k):
     if not state or not state.get("frames"):
         raise gr.Error("run the samplers first: there is no trajectory to scrub yet")
@@ -176,13 +172,13 @@ def build(process: str) -> gr.Blocks:
                 caption = gr.Markdown()
                 frame = gr.Slider(0, 1, value=0, step=1, label="scrub the steps", interactive=False)
                 info = gr.Markdown()
-        state = gr.State(None)
+        state = session_state()
         go.click(
             on_gpu(mask_run if process == "mask" else edit_run),
             [dataset, model, temperature, seed, n, *extra],
             [table, caption, info, state, frame],
             api_name=f"{process}_run",
-            concurrency_limit=2,
+            **SAMPLING,
             preprocess=False,
         )
         frame.release(scrub, [state, frame], [table, caption], api_name=f"{process}_scrub", preprocess=False)
