@@ -62,7 +62,9 @@ def test_compare_other_processes(client, process, name, pairs):
 
 def test_quality_vs_steps_is_computed_once_then_cached(client, monkeypatch):
     from udm import compare
+    from udm.app.compare import _sweep_cache
 
+    _sweep_cache.clear()
     calls = []
     run = compare.run
     monkeypatch.setattr(compare, "run", lambda req, *a, **k: calls.append(req) or run(req, *a, **k))
@@ -118,3 +120,23 @@ def test_sweep_refuses_processes_without_steps(client):
 def test_compare_limits(client, api, args, match):
     with pytest.raises(AppError, match=match):
         client.predict(*args, api_name=api)
+
+
+def test_sweep_answers_a_library_refusal_with_its_message(client, monkeypatch):
+    from udm import compare
+    from udm.app.compare import _sweep_cache
+
+    def refuse(*a, **k):
+        raise ValueError("no checkpoint for that")
+
+    monkeypatch.setattr(compare, "run", refuse)
+    _sweep_cache.clear()
+    with pytest.raises(AppError, match="no checkpoint for that"):
+        client.predict("hot", "moons", *slots(("ddim", 5)), 0, 16, api_name="/compare_sweep")
+
+
+def test_unused_steps_of_a_text_sampler_are_not_held_against_it(client):
+    out = client.predict("mask", "en5", "naive", 500, 0.0, *slots()[3:], 0, 4, api_name="/compare_run")
+    assert len(out[9]["data"]) == 1
+    with pytest.raises(AppError, match="between 1 and 100"):
+        client.predict("mask", "en5", "diffusers-amused", 500, 0.0, *slots()[3:], 0, 4, api_name="/compare_run")

@@ -272,3 +272,12 @@ def test_encoding_bad_input_gets_a_clear_error(client, args, match):
     with pytest.raises(AppError, match=match):
         client.predict(*args, api_name="/encoding_run")
     assert len(_run(client, "en5", "ddim", 2, 0.0, 0.0, 0, 2)) >= 2  # and the server still answers
+
+
+def test_switching_to_words_empties_and_hides_your_digit(tiny_checkpoints):
+    from udm.app.encoding import _data_changed
+
+    *_, pad = _data_changed("en5")
+    assert pad["visible"] is False and pad["value"] is None
+    *_, pad = _data_changed("mnist28")
+    assert pad["visible"] is True

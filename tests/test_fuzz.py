@@ -46,12 +46,15 @@ def _pictures() -> list:
     """Sketchpad values as an API caller sends them, each file uploaded by the client: a digit, a blank
     page, a text file named .png and a 5000 × 5000 picture a few kB long; and no picture at all.
     (A value that is not a sketchpad value at all is refused by Gradio's own data model first.)"""
+    import atexit
+    import shutil
     import tempfile
 
     from gradio_client import handle_file
     from PIL import Image, ImageDraw
 
     folder = Path(tempfile.mkdtemp(prefix="udm-fuzz-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     digit = Image.new("RGB", (120, 120), "white")
     ImageDraw.Draw(digit).line([(60, 15), (60, 105)], fill="black", width=12)
     digit.save(folder / "one.png")

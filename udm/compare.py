@@ -348,7 +348,7 @@ def run(req: Request, device: str | None = None, progress: Callable[[float, str]
         done[0] += steps
         progress(min(1.0, done[0] / total), what)
 
-    # every run is set up (and its request checked) before any of them starts
+    # every run is set up before any of them starts (a bad hot or udm request fails here, not halfway)
     reference = {i: _reference(req, e, device) for i, e in enumerate(req.entries) if e.sampler.startswith("diffusers-")}
     plans = {i: plan(req, e, device) for i, e in enumerate(req.entries) if i not in reference}
     groups: list[list[int]] = []

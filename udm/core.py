@@ -85,7 +85,7 @@ def sample(
         x = x_s
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # (it holds tensors: two plans are equal only if they are one)
 class Plan:
     """Everything one run needs: `steps()` walks it with `sample`."""
 
@@ -120,7 +120,7 @@ def batch(plans: Sequence[Plan]) -> Plan:
     return Plan(first.posterior, reverse, torch.cat([p.x_T for p in plans]), first.timesteps, first.generator)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Batched:
     """Several reverse rules over one batch of equal chunks, one chunk per rule. The posterior answers the
     whole batch in one call; its answer (a tensor, or a distribution with `.chunk(n)`) is split, and each
@@ -141,7 +141,7 @@ class Batched:
         return torch.cat([rev.step(a, b, t, s, generator) for rev, a, b in parts])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Answered:
     """A posterior that has already answered for the chunk `x`: what a batched rule asks in place of the network."""
 

@@ -83,8 +83,8 @@ def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, picture=None, 
     """Both samplers from the same start, in lockstep: stream (naive x_t, x̂_0, improved x_t, x̂_0, caption).
     Restoring, the digits are held-out ones, or n copies of the user's `picture` when there is one."""
     reqs = [_request(degradation, sigma, mode, t, start_noise, fresh, seed, n, s) for s in cold.SAMPLERS]
-    mine = uploaded_picture(picture, "your digit")
-    given = None if mine is None or mode != "restore" else data.digit_from_picture(mine).expand(reqs[0].n, -1, -1, -1)
+    mine = uploaded_picture(picture, "your digit") if mode == "restore" else None  # (hidden when generating)
+    given = None if mine is None else data.digit_from_picture(mine).expand(reqs[0].n, -1, -1, -1)
     model = cp.cold_model(DATA)
     runs = [cp.cold_steps(r, originals=given) for r in reqs]
     _, _, originals = cp.cold_start(reqs[0], model.T, "cpu", given) if mode == "restore" else (None, None, None)

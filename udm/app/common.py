@@ -9,7 +9,6 @@ import math
 import os
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,9 +85,9 @@ MAX_UPLOAD_PIXELS = 2048 * 2048  # a drawing or a photo of one digit needs far f
 
 def uploaded_picture(value, name: str) -> Image.Image | None:
     """A user's picture, an upload or a drawing (a sketchpad's flattened `composite`), decoded by Pillow;
-    None when there is none. Only a file the server received through Gradio's upload route is read (a
-    request names it, so any other path is refused); its size is checked from the header before anything
-    is decoded, and only the formats in UPLOAD_FORMATS are tried."""
+    None when there is none. A request names the file, so only a file in Gradio's upload folder (where the
+    upload route puts what it receives) is read, any other path is refused; its size is checked from the
+    header before anything is decoded, and only the formats in UPLOAD_FORMATS are tried."""
     from gradio.utils import get_upload_folder, is_in_or_equal
 
     if isinstance(value, dict) and "composite" in value:  # a sketchpad: background, layers and their composite
@@ -101,19 +100,18 @@ def uploaded_picture(value, name: str) -> Image.Image | None:
     if not is_in_or_equal(path, get_upload_folder()) or not os.path.isfile(path):
         raise gr.Error(f"{name}: only a picture uploaded to this server can be read")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # a large one is refused just below
-            img = Image.open(path, formats=UPLOAD_FORMATS)
-        with img:
+        with Image.open(path, formats=UPLOAD_FORMATS) as img:
             if img.width * img.height > MAX_UPLOAD_PIXELS:
                 raise gr.Error(
                     f"{name}: {img.width} × {img.height} pixels is too large; at most {MAX_UPLOAD_PIXELS:,} pixels"
                 )
             img.load()
             return img.copy()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        if isinstance(e, gr.Error):
-            raise
+    except gr.Error:
+        raise
+    except Image.DecompressionBombError:  # past twice Pillow's own limit: refused before the header is read out
+        raise gr.Error(f"{name}: too large a picture; at most {MAX_UPLOAD_PIXELS:,} pixels") from None
+    except Exception:  # a decoder may fail in many ways (OSError, EOFError, struct.error, a bomb, …)
         raise gr.Error(f"{name}: not a picture Pillow can read ({', '.join(UPLOAD_FORMATS)})") from None
 
 

@@ -4,6 +4,7 @@ panel computed on demand (and cached)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,9 +31,9 @@ from .gpu import on_gpu
 
 INTRO = """### Compare — samplers side by side on the same seed
 Tick up to four samplers (with their own steps and η), press Run: every sampler starts from the same
-x_T where the process allows; udm samplers that share a network and a step grid (hot or encoding
-samplers at one K, cold naive and improved, the mask samplers) go through the network as one batch. The reference schedulers run on the same networks: diffusers' DDPM, DDIM and
-DPM-Solver++ (hot), AmusedScheduler, MaskGIT's confidence-ordered unmasking (mask), and
+x_T where the process allows; udm samplers that share a posterior network and a step grid (hot or
+encoding samplers at one K, cold naive and improved, the mask samplers) ask it once per step for all
+of them. The reference schedulers run on the same networks: diffusers' DDPM, DDIM and DPM-Solver++ (hot), AmusedScheduler, MaskGIT's confidence-ordered unmasking (mask), and
 DiscreteDDIMScheduler, D3PM's uniform-corruption DDIM, alone or with its leave-one-out corrector (edit;
 it assumes each position is corrupted independently, the edit model is told how many are). A Fréchet
 distance from a few dozen digits is large and noisy: compare it within one run, or use the panel below
@@ -48,6 +49,7 @@ SWEEP_MAX_SAMPLES = 256
 RUN_BUDGET = 32_000
 SWEEP_BUDGET = 64_000
 SWEEP_CACHE = 32  # quality-vs-steps results kept (a few numbers each)
+TEXT_MAX_STEPS = 100  # the text schedulers (AmusedScheduler, DiscreteDDIMScheduler) on five-letter words
 SHOWN = 16  # images a picture shows
 DEFAULTS = [("ddpm", 50), ("ddim", 50), ("analytic-ddim", 50), (NONE, 50)]
 
@@ -81,16 +83,17 @@ def _frame(process: str, name: str, frame) -> viz.Image.Image:
 def _entries(process, slots) -> tuple[compare.Entry, ...]:
     valid = compare.samplers(process)
     stepped = process in compare.STEPPED
-    top = 1000 if stepped else 100
     out = []
     for k, (sampler, steps, eta) in enumerate(slots):
         # every slot's numbers are checked, used or not: a malformed request is refused, not half-read
-        steps = whole(steps, f"steps of sampler {k + 1}", 1, top)
+        steps = whole(steps, f"steps of sampler {k + 1}", 1, 1000)
         eta = number(eta, f"η of sampler {k + 1}", 0.0, 1.0)
         if sampler in (None, "", NONE):
             continue
         sampler = choice(sampler, f"sampler {k + 1}", valid)
         needs_steps = stepped or sampler in (compare.DIFFUSERS_MASK, *compare.DIFFUSERS_EDIT)
+        if needs_steps and not stepped and steps > TEXT_MAX_STEPS:
+            raise gr.Error(f"steps of sampler {k + 1} must be a whole number between 1 and {TEXT_MAX_STEPS}")
         out.append(
             compare.Entry(sampler, steps if needs_steps else None, eta if sampler in compare.ETA_SAMPLERS else None)
         )
@@ -219,21 +222,25 @@ def metric(process: str, name: str) -> str:
 
 
 _sweep_cache: OrderedDict[tuple, tuple] = OrderedDict()  # (request at one K) → rows; least recent goes first
+_sweep_lock = threading.Lock()  # two workers may sweep at once
 
 
 def _sweep_point(req: compare.Request, progress: Callable[[float, str], None]) -> tuple:
     """(name, K, figures, seconds) of each sampler at one K, computed once per request and then cached."""
     key = (req, str(hp.checkpoint_root()))
-    if key in _sweep_cache:
-        _sweep_cache.move_to_end(key)
-        return _sweep_cache[key]
+    with _sweep_lock:
+        if key in _sweep_cache:
+            _sweep_cache.move_to_end(key)
+            return _sweep_cache[key]
     rows = tuple((r.entry.name, r.entry.steps, r.figures, r.seconds) for r in compare.run(req, progress=progress))
-    _sweep_cache[key] = rows
-    while len(_sweep_cache) > SWEEP_CACHE:
-        _sweep_cache.popitem(last=False)
+    with _sweep_lock:
+        _sweep_cache[key] = rows
+        while len(_sweep_cache) > SWEEP_CACHE:
+            _sweep_cache.popitem(last=False)
     return rows
 
 
+@event
 def sweep(process, name, *args, progress=gr.Progress()):
     """Quality against K ∈ {5, 10, 20, 50, 100} for the chosen samplers: a plot and a table (cached)."""
     *slot_args, seed, n = args
