@@ -120,6 +120,14 @@ def test_cold_naive_and_improved_share_one_restorer_call_per_step(tiny_checkpoin
         assert torch.allclose(r.final, hp.to_data("mnist28", alone), atol=1e-5)  # (a batch of 6 sums in its order)
 
 
+def test_on_a_cpu_only_small_stacks_share_a_call(tiny_checkpoints, monkeypatch):
+    entries = (compare.Entry("fade σ=0 naive"), compare.Entry("fade σ=0 improved"), compare.Entry("fade σ=0 naive"))
+    monkeypatch.setitem(compare.CPU_STACK_LIMIT, "images", 6)
+    results = compare.run(compare.Request("cold", "mnist28", entries, n=3, seed=4), "cpu")
+    assert [r.batched_with for r in results] == [2, 2, 1]  # 2 × 3 fit in 6; the third runs on its own
+    assert torch.allclose(results[0].final, results[2].final, atol=1e-5)  # and gives what it gives alone
+
+
 def test_encoding_and_mask_samplers_batch_edit_variants_do_not(tiny_checkpoints):
     entries = (compare.Entry("ddpm", 3), compare.Entry("ddim", 3))
     ddpm, ddim = compare.run(compare.Request("encoding", "mnist28", entries, n=4, seed=2), "cpu")

@@ -1,10 +1,10 @@
 """Samplers side by side: several samplers of one process and dataset from the same seed (the same x_T
 where the process allows), each with its wall time, network evaluations and the judge's figures.
 
-udm samplers that share a posterior and a step grid run as one batch through the network (one network
-evaluation per step for all of them, `core.batch`): the hot samplers at one K, encoding DDPM and DDIM at
-one K, cold naive and improved of one variant, the mask samplers; a run with one sampler is exactly that
-sampler run alone. The reference schedulers a user would otherwise pick run on the same networks:
+udm samplers that share a posterior and a step grid run as one batch through it (one posterior call per
+step for all of them, `core.batch`): the hot samplers at one K, encoding DDPM and DDIM at one K, cold
+naive and improved of one variant, the mask samplers; on a CPU only while the stack is small
+(CPU_STACK_LIMIT). A run with one sampler is exactly that sampler run alone. The reference schedulers a user would otherwise pick run on the same networks:
 diffusers' DDPM / DDIM / DPM-Solver++ for hot diffusion, AmusedScheduler (MaskGIT) for the mask model and
 DiscreteDDIMScheduler (D3PM) for the edit model.
 """
@@ -33,6 +33,10 @@ STEPPED = {"hot", "encoding"}  # processes whose samplers take a step count K
 ETA_SAMPLERS = {"ddim", "analytic-ddim", "diffusers-ddim"}  # samplers with a DDIM η (hot and encoding)
 MAX_SAMPLERS = 4
 MAX_FRAMES = 50  # frames kept per sampler for the lockstep scrub
+# On a CPU one stacked network call pays only while the stack is small: past these sizes the larger
+# activations fall out of the cache and the element-wise layers cost more per sample than separate calls
+# do (`python -m bench.compare_tables --tables 4` measures both sides); a GPU takes a stack of any size.
+CPU_STACK_LIMIT = {"images": 64, "points": 8192, "words": 1024}  # samples, all stacked samplers together
 
 
 def datasets(process: str) -> tuple[str, ...]:
@@ -328,6 +332,13 @@ def discrete_ddim_steps(req: Request, steps: int, corrector: bool, device: str) 
         x = x_s
 
 
+def _kind(req: Request) -> str:
+    """What goes through the posterior network: images, points or words."""
+    if req.process in ("mask", "edit") or (req.process == "encoding" and ep.is_words(req.data)):
+        return "words"
+    return data.kind(req.data) if req.process == "hot" else "images"
+
+
 def total_steps(req: Request, e: Entry) -> int:
     if e.steps:
         return e.steps
@@ -338,7 +349,8 @@ def total_steps(req: Request, e: Entry) -> int:
 
 def run(req: Request, device: str | None = None, progress: Callable[[float, str], None] | None = None) -> list[Result]:
     """Every entry's trajectory, final samples, wall time, network evaluations and figures. udm samplers
-    that share a posterior and a step grid run as one batch; diffusers' schedulers run one after another."""
+    that share a posterior and a step grid run as one batch (on a CPU up to CPU_STACK_LIMIT samples);
+    diffusers' schedulers run one after another."""
     device = str(torch.device(device) if device else default_device())
     progress = progress or (lambda f, s: None)
     results = [Result(e, evaluations=network_evaluations(req.process, req.data, e)) for e in req.entries]
@@ -351,9 +363,11 @@ def run(req: Request, device: str | None = None, progress: Callable[[float, str]
     # every run is set up before any of them starts (a bad hot or udm request fails here, not halfway)
     reference = {i: _reference(req, e, device) for i, e in enumerate(req.entries) if e.sampler.startswith("diffusers-")}
     plans = {i: plan(req, e, device) for i, e in enumerate(req.entries) if i not in reference}
+    limit = CPU_STACK_LIMIT[_kind(req)] if device == "cpu" else None
     groups: list[list[int]] = []
     for i, p in plans.items():
-        group = next((g for g in groups if plans[g[0]].batches_with(p)), None)
+        fits = lambda g: limit is None or (len(g) + 1) * req.n <= limit  # noqa: E731
+        group = next((g for g in groups if plans[g[0]].batches_with(p) and fits(g)), None)
         if group is None:
             groups.append([i])
         else:

@@ -305,15 +305,17 @@ def build() -> gr.Blocks:
                 samples = gr.Image(label="samples", type="pil", format="png", interactive=False)
                 info = gr.Markdown()
                 animation = gr.Image(label="animation: latent | x̂_0", type="filepath")
-        gr.Markdown("#### Round trip: encode held-out examples, noise the latent to t, decode")
+        gr.Markdown("#### Round trip: encode held-out examples (or your digit), noise the latent to t, decode")
         with gr.Row():
-            first = gr.Slider(0, 400, value=0, step=1, label="first held-out example")
-            levels = gr.Textbox(default_levels(1000), label=f"t values (1 to {MAX_LEVELS} of them, each 1 … T)")
-            rt_seed = gr.Number(0, precision=0, label="noise seed")
-            picture = digit_pad()
-            rt_go = gr.Button("Encode, noise, decode")
-        rt_image = gr.Image(label="round trip", type="pil", format="png", interactive=False)
-        rt_caption = gr.Markdown()
+            with gr.Column(scale=1, min_width=260):
+                first = gr.Slider(0, 400, value=0, step=1, label="first held-out example")
+                levels = gr.Textbox(default_levels(1000), label=f"t values (1 to {MAX_LEVELS} of them, each 1 … T)")
+                rt_seed = gr.Number(0, precision=0, label="noise seed")
+                picture = digit_pad()
+                rt_go = gr.Button("Encode, noise, decode")
+            with gr.Column(scale=2):
+                rt_image = gr.Image(label="round trip", type="pil", format="png", interactive=False)
+                rt_caption = gr.Markdown()
         with gr.Accordion("Measured: where the learned latent helps and where it does not", open=False):
             gr.Markdown(quality_note())
         traj = session_state()
