@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import io
@@ -183,6 +184,17 @@ def _as_file(x):
     return x
 
 
+@contextlib.contextmanager
+def _refusals_as_errors():
+    """A library refusal (ValueError) or a missing checkpoint (FileNotFoundError) as a gr.Error with its message."""
+    try:
+        yield
+    except gr.Error:  # (itself a ValueError) as it is
+        raise
+    except (ValueError, FileNotFoundError) as e:
+        raise gr.Error(str(e)) from None
+
+
 def event(fn):
     """Wrap an event function (plain or generator) for Gradio:
 
@@ -200,24 +212,16 @@ def event(fn):
 
         @functools.wraps(fn)
         def stream(*args, **kwargs):
-            try:
+            with _refusals_as_errors():
                 for out in fn(*args, **kwargs):
                     yield convert(out)
-            except gr.Error:
-                raise
-            except (ValueError, FileNotFoundError) as e:
-                raise gr.Error(str(e)) from None
 
         return stream
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        try:
+        with _refusals_as_errors():
             return convert(fn(*args, **kwargs))
-        except gr.Error:
-            raise
-        except (ValueError, FileNotFoundError) as e:
-            raise gr.Error(str(e)) from None
 
     return call
 
