@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import threading
 
@@ -11,21 +12,22 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from udm import pipeline  # noqa: E402
-from udm.app import cold, compare, encoding, hot, text  # noqa: E402
+from udm import hot_pipeline, process  # noqa: E402
+from udm.app import compare  # noqa: E402
 
 # A drawn or uploaded digit is size-checked before decoding (udm.app.common.uploaded_picture); past this
 # many pixels Pillow itself refuses to decode anything (a decompression bomb) instead of filling the memory.
 Image.MAX_IMAGE_PIXELS = 4096 * 4096
 
-TABS = {
-    "Hot diffusion": hot.build,
-    "Cold diffusion": cold.build,
-    "Edit": text.build_edit,
-    "Mask": text.build_mask,
-    "Encoding": encoding.build,
-    "Compare": compare.build,
-}
+def tabs() -> dict:
+    """Tab title → build function: every registered process that has a tab, then Compare."""
+    out = {}
+    for p in process.every():
+        if p.tab is not None:
+            title, where = p.tab
+            module, function = where.split(":")
+            out[title] = getattr(importlib.import_module(module), function)
+    return {**out, "Compare": compare.build}
 
 
 # Gradio's upload route (a drawn or uploaded digit) accepts 1 MB at the most. At most 256 sessions keep a
@@ -39,7 +41,7 @@ def build() -> gr.Blocks:
         title="udm: the unified diffusion model", analytics_enabled=False, delete_cache=(3600, 7200)
     ) as demo:
         gr.Markdown("# udm — forward process, posterior q(x_0|x_t), reverse step")
-        for name, make in TABS.items():
+        for name, make in tabs().items():
             with gr.Tab(name):
                 make()  # a Blocks built inside this context renders itself here
     demo.queue(max_size=32, default_concurrency_limit=2)
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     demo = build()
     demo.launch(**LAUNCH, server_name=args.host, server_port=args.port, prevent_thread_lock=True)
     # The server is up at once; the default model loads in the background so the first Generate is quick.
-    threading.Thread(target=pipeline.hot_model, args=("mnist28",), daemon=True).start()
+    threading.Thread(target=hot_pipeline.hot_model, args=("mnist28",), daemon=True).start()
     demo.block_thread()
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import statistics
 
-from udm import data, judge, pipeline
+from udm import data, judge, process
+from udm.hot_pipeline import HotRequest
 
 STEPS = (5, 10, 20, 50, 100)
 SAMPLERS = ("ddpm", "analytic-ddpm", "ddim", "analytic-ddim")
@@ -24,7 +25,7 @@ def main() -> None:
         for k in STEPS:
             d = [
                 judge.mixture_distance(
-                    pipeline.many_samples("gaussians8", sampler, k, 4000, seed=s * 10, model="exact"), mix
+                    process.many(process.get("hot"), HotRequest(data="gaussians8", sampler=sampler, steps=k, seed=s * 10, model="exact"), 4000), mix
                 )["frechet"]
                 for s in range(3)
             ]

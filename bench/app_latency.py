@@ -35,7 +35,7 @@ def timed_run(client: Client) -> tuple[float, float]:
 
 def main() -> None:
     import app
-    from udm import pipeline
+    from udm import hot_pipeline as pipeline
 
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=3)

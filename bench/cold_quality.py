@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from udm import cold, data, judge, viz
+from udm import cold, data, judge, process, viz
 from udm import cold_pipeline as cp
 from udm.checkpoint import write_card
 from udm.pipeline import checkpoint_root
@@ -35,7 +35,7 @@ def restoration(model: cp.ColdModel, n: int) -> tuple[list[str], list[list]]:
             row = [degradation, sigma, t]
             for sampler in cold.SAMPLERS:
                 req = cp.ColdRequest(degradation=degradation, sampler=sampler, sigma=sigma, restore_from=t, n=n)
-                s = judge.restoration_scores(cp.many_cold(req, n), originals)
+                s = judge.restoration_scores(process.many(process.get("cold"), req, n), originals)
                 row.append(f"{s['l1']:.3f} / {s['psnr']:.1f}")
             rows.append(row)
             print(row, flush=True)
@@ -60,7 +60,7 @@ def generation(model: cp.ColdModel, n: int) -> tuple[list[str], list[list], dict
         for noise in (0.0, START_NOISE) if sigma == 0 else (0.0,):
             for sampler in cold.SAMPLERS:
                 req = cp.ColdRequest(degradation=degradation, sampler=sampler, sigma=sigma, start_noise=noise, n=n)
-                x = cp.many_cold(req, n)
+                x = process.many(process.get("cold"), req, n)
                 q, d = judge.digit_scores(classifier, x, test), judge.diversity(x)
                 rows.append(
                     [

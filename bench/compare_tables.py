@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from udm import compare, judge
-from udm import pipeline as hp
+from udm import compare, judge, reference
+from udm import hot_pipeline as hp
 
 HOT = ("ddpm", "ddim", "analytic-ddpm", "analytic-ddim", "diffusers-dpm-solver++")
 
@@ -56,8 +56,8 @@ def naive_vs_improved(n_cold: int, n_text: int) -> list[list]:
     rows = []
     for process, name, pairs in (
         ("cold", "mnist28", ("blur σ=0.2 naive", "blur σ=0.2 improved")),
-        ("mask", "en5", ("naive", "improved", compare.DIFFUSERS_MASK)),
-        ("edit", "en5", ("naive", "improved", *compare.DIFFUSERS_EDIT)),
+        ("mask", "en5", ("naive", "improved", reference.MASK)),
+        ("edit", "en5", ("naive", "improved", *reference.EDIT)),
     ):
         n = n_cold if process == "cold" else n_text
         entries = tuple(compare.Entry(s, 5 if s.startswith("diffusers") else None) for s in pairs)
@@ -96,8 +96,8 @@ SIDE_BY_SIDE = (  # (process, data, samplers, samples per sampler): the Compare 
     ("encoding", "mnist28", (("ddpm", 50), ("ddim", 50)), 64),
     ("cold", "mnist28", (("blur σ=0.2 naive", None), ("blur σ=0.2 improved", None)), 16),
     ("cold", "mnist28", (("blur σ=0.2 naive", None), ("blur σ=0.2 improved", None)), 64),
-    ("mask", "en5", (("naive", None), ("improved", None), (compare.DIFFUSERS_MASK, 5)), 32),
-    ("mask", "en5", (("naive", None), ("improved", None), (compare.DIFFUSERS_MASK, 5)), 2000),
+    ("mask", "en5", (("naive", None), ("improved", None), (reference.MASK, 5)), 32),
+    ("mask", "en5", (("naive", None), ("improved", None), (reference.MASK, 5)), 2000),
 )
 
 

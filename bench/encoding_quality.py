@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from udm import data, encoding, judge, text, viz
+from udm import data, encoding, judge, process, text, viz
 from udm import encoding_pipeline as ep
 from udm.checkpoint import write_card
 from udm.judge import word_scores
@@ -54,7 +54,7 @@ def digits(n: int) -> tuple[dict, torch.Tensor]:
     rows, grid = [], None
     for sampler, steps in (("ddim", 50), ("ddpm", 50), ("ddpm", 200)):
         start = time.perf_counter()
-        x = ep.many(ep.EncodingRequest(data="mnist28", sampler=sampler, steps=steps), n)
+        x = process.many(process.get("encoding"), ep.EncodingRequest(data="mnist28", sampler=sampler, steps=steps), n)
         seconds = time.perf_counter() - start
         s = judge.digit_scores(judge_model, x, test)
         rows.append(
@@ -82,7 +82,9 @@ def words(n: int) -> tuple[dict, list[str]]:
     rows, first = [], None
     for sampler, steps, temperature in (("ddim", 50, 0.0), ("ddpm", 50, 0.0), ("ddpm", 50, 1.0), ("ddim", 200, 0.0)):
         start = time.perf_counter()
-        ws = ep.many(ep.EncodingRequest(data="en5", sampler=sampler, steps=steps, temperature=temperature), n)
+        ws = process.many(
+            process.get("encoding"), ep.EncodingRequest(data="en5", sampler=sampler, steps=steps, temperature=temperature), n
+        )
         seconds = time.perf_counter() - start
         s = word_scores("en5", ws)
         rows.append(

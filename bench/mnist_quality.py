@@ -14,7 +14,8 @@ import json
 
 import torch
 
-from udm import data, judge, pipeline, viz
+from udm import data, judge, pipeline, process, viz
+from udm.hot_pipeline import HotRequest
 
 SAMPLERS = [("ddpm", 1000), ("ddim", 50), ("analytic-ddim", 50), ("analytic-ddpm", 50), ("ddpm", 50)]
 
@@ -35,7 +36,7 @@ def main() -> None:
     grid = None
     for sampler, steps in SAMPLERS:
         n = args.n_long if steps == 1000 else args.n
-        x = pipeline.many_samples("mnist28", sampler, steps, n, seed=0)
+        x = process.many(process.get("hot"), HotRequest(data="mnist28", sampler=sampler, steps=steps, seed=0), n)
         s = judge.digit_scores(model, x, test)
         rows.append([sampler, steps, n, f"{s['confident']:.3f}", f"{s['frechet']:.2f}"])
         print(rows[-1], flush=True)

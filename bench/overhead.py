@@ -13,7 +13,8 @@ import time
 import torch
 from diffusers import DDIMScheduler
 
-from udm import core, hot, pipeline
+from udm import core, hot
+from udm import hot_pipeline as pipeline
 from udm.device import make_generator
 
 

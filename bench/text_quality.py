@@ -16,6 +16,7 @@ import time
 from udm import judge, text
 from udm import text_pipeline as tp
 from udm.pipeline import checkpoint_root
+from udm.process import get, many
 from udm.textmodel import write_card
 
 COLUMNS = ["process", "data", "model", "sampler", "valid", "novel-valid", "distinct", "s / 1000 words"]
@@ -29,7 +30,7 @@ def rows_for(process: str, name: str, n: int) -> list[list]:
         runs.append(("trained", "improved", length))  # every position in one step: parallel decoding
     for model, sampler, k in runs:
         start = time.perf_counter()
-        words = tp.many_texts(tp.TextRequest(process=process, data=name, sampler=sampler, model=model, k=k), n)
+        words = many(get(process), tp.TextRequest(process=process, data=name, sampler=sampler, model=model, k=k), n)
         seconds = time.perf_counter() - start
         s = judge.word_scores(name, words)
         label = sampler if k == 1 else f"{sampler}, k = {k}"

@@ -31,13 +31,7 @@ def _tiny_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_checkpoints(_tiny_root):
     """Point the checkpoint root at the tiny checkpoints for one test module, then restore it."""
-    from udm import cold_pipeline, encoding_pipeline, pipeline, text_pipeline
-
-    def forget():
-        pipeline.forget_models()
-        encoding_pipeline.forget_models()
-        cold_pipeline.forget_models()
-        text_pipeline.forget_models()
+    from udm.process import forget_models as forget
 
     old = os.environ.get("UDM_CHECKPOINTS")
     os.environ["UDM_CHECKPOINTS"] = str(_tiny_root)

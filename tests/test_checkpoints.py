@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from udm import checkpoint, data, judge, pipeline
+from udm import checkpoint, data, judge, process
+from udm.hot_pipeline import HotRequest
 
 SHIPPED = [f"hot-{name}" for name in data.DATASETS]
 
@@ -16,9 +17,9 @@ def shipped_root():
     import os
 
     old = os.environ.pop("UDM_CHECKPOINTS", None)
-    pipeline.forget_models()
+    process.forget_models()
     yield
-    pipeline.forget_models()
+    process.forget_models()
     if old is not None:
         os.environ["UDM_CHECKPOINTS"] = old
 
@@ -44,7 +45,7 @@ def test_judge_classifies_held_out_digits():
 
 
 def test_shipped_gaussians8_model_samples_the_mixture():
-    x = pipeline.many_samples("gaussians8", "ddim", 50, 4000, seed=0, device="cpu")
+    x = process.many(process.get("hot"), HotRequest(data="gaussians8", sampler="ddim", steps=50, seed=0), 4000, device="cpu")
     d = judge.mixture_distance(x, data.gaussians8())
     assert d["weight_err"] < 0.04 and d["mean_err"] < 0.1 and d["frechet"] < 0.01, d
 
@@ -52,14 +53,14 @@ def test_shipped_gaussians8_model_samples_the_mixture():
 def test_shipped_mnist_model_draws_digits():
     """Measured: 0.81 confident, Fréchet 55 for 64 samples (uniform noise: 1.00 confident — the CNN is sure
     of anything — but Fréchet 2,550; so both figures are asserted)."""
-    x = pipeline.many_samples("mnist28", "analytic-ddpm", 50, 64, seed=0, device="cpu")
+    x = process.many(process.get("hot"), HotRequest(data="mnist28", sampler="analytic-ddpm", steps=50, seed=0), 64, device="cpu")
     scores = judge.digit_scores(judge.load_classifier(), x, data.images("mnist28", "test")[0])
     assert scores["confident"] > 0.7 and scores["frechet"] < 100, scores
 
 
 @pytest.mark.slow
 def test_shipped_mnist_model_ddpm_1000():
-    x = pipeline.many_samples("mnist28", "ddpm", 1000, 256, seed=0, device="cpu")
+    x = process.many(process.get("hot"), HotRequest(data="mnist28", sampler="ddpm", steps=1000, seed=0), 256, device="cpu")
     scores = judge.digit_scores(judge.load_classifier(), x, data.images("mnist28", "test")[0])
     assert scores["confident"] > 0.75 and scores["frechet"] < 60, scores
 
@@ -85,7 +86,7 @@ def test_cold_restorer_is_complete_and_undoes_its_degradations():
     for degradation, sigma in model.variants:
         req = cp.ColdRequest(degradation=degradation, sigma=sigma, restore_from=model.T // 4, n=64)
         _, x_t, _ = cp.cold_start(req, model.T, "cpu")
-        restored = cp.many_cold(req, 64, device="cpu")
+        restored = process.many(process.get("cold"), req, 64, device="cpu")
         before = judge.restoration_scores(data.from_model(x_t), originals)["psnr"]
         after = judge.restoration_scores(restored, originals)["psnr"]
         assert after > before + 3, (degradation, sigma, before, after)
@@ -152,7 +153,7 @@ def test_encoding_mnist_draws_digits():
     from udm import core
     from udm import encoding_pipeline as ep
 
-    ep.forget_models()
+    process.forget_models()
     x = ep.decode("mnist28", core.last(ep.encoding_steps(ep.EncodingRequest("mnist28", "ddpm", 50, 64, 0))).x_s)
     s = judge.evaluate("mnist28", x)
     assert s["confident"] > 0.5 and s["distinct"] > 0.9

@@ -91,8 +91,8 @@ def test_perfect_restorer_returns_x0_from_any_t(name, sampler, sigma, digits):
 
 
 class ShiftedRestorer:
-    """An imperfect restorer (x_0 + a fixed error): the improved rule cancels the error in F_t, the naive
-    rule does not, which is the post's point."""
+    """An imperfect restorer (x_0 + a fixed error): the improved rule cancels the error in F_t on the way
+    down, the naive rule does not, which is the post's point."""
 
     def __init__(self, x0, err):
         self.x0, self.err = x0, err
@@ -101,17 +101,71 @@ class ShiftedRestorer:
         return self.x0 + self.err
 
 
-def test_improved_rule_is_exact_for_a_biased_restorer_when_f_is_linear(digits):
+def test_improved_rule_carries_the_residual_down_to_x1_and_returns_x0_hat(digits):
+    """σ = 0, linear F: the improved states telescope, x_1 = x_T + F_1(x̂) − F_T(x̂) = F_1(x_0) + F_1(err) −
+    F_T(err), where the naive x_1 = F_1(x̂) forgets x_T; the last step returns x̂_0 for both."""
     x0 = digits[:8]
     err = 0.3 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(1))
-    fwd = cold.ColdForward(cold.Degradation("blur", T), 0.0)
-    g = torch.Generator().manual_seed(0)
+    fwd = cold.ColdForward(cold.Degradation("fade", T), 0.0)
+    F = fwd.degradation
     x_T = fwd.sample(x0, T, torch.zeros_like(x0))
-    improved = core.last(cold.sample(ShiftedRestorer(x0, err), cold.make_reverse("improved", fwd), x_T, T, g)).x_s
-    naive = core.last(cold.sample(ShiftedRestorer(x0, err), cold.make_reverse("naive", fwd), x_T, T, g)).x_s
-    # improved telescopes: x_0 = x_T + (x̂ − F_T(x̂)) = x̂ − F_T(err) → error is err minus its mean
-    torch.testing.assert_close(improved, x0 + err - fwd.degradation(err, T), atol=1e-4, rtol=0)
-    assert (naive - x0).abs().mean() > (improved - x0).abs().mean()
+    g = torch.Generator().manual_seed(0)
+    improved = list(cold.sample(ShiftedRestorer(x0, err), cold.make_reverse("improved", fwd), x_T, T, g))
+    naive = list(cold.sample(ShiftedRestorer(x0, err), cold.make_reverse("naive", fwd), x_T, T, g))
+    torch.testing.assert_close(improved[-2].x_s, F(x0, 1) + F(err, 1) - F(err, T), atol=1e-4, rtol=0)
+    torch.testing.assert_close(naive[-2].x_s, F(x0 + err, 1), atol=1e-5, rtol=0)
+    for run in (improved, naive):
+        torch.testing.assert_close(run[-1].x_s, run[-1].x0_hat)  # s = 0: x_0 = x̂_0
+
+
+@pytest.mark.parametrize("name", ["blur", "fade", "pixelate"])
+def test_sigma_zero_is_the_limit_of_small_sigma(name, digits):
+    """The improved rule at σ = 0 is its σ → 0⁺ limit at every step, the last one included."""
+    x0 = digits[:4]
+
+    def restorer(x_t, t):  # depends on its input, as a trained G_t does
+        return torch.tanh(2 * x_t)
+
+    finals = []
+    for sigma in (0.0, 1e-7):
+        fwd = cold.ColdForward(cold.Degradation(name, T), sigma)
+        x_T = fwd.sample(x0, T, torch.zeros_like(x0))
+        steps = list(cold.sample(restorer, cold.make_reverse("improved", fwd), x_T, T, torch.Generator().manual_seed(0)))
+        finals.append(torch.stack([s.x_s for s in steps]))
+    torch.testing.assert_close(finals[0], finals[1], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["blur", "mask"])
+def test_sigma_noise_is_carried_by_improved_and_fresh_for_naive(name, digits):
+    """σ > 0 with a perfect restorer: improved keeps the start's noise at every state, x_s − F_s(x_0) =
+    x_t − F_t(x_0); naive draws fresh noise of spread σ at every step."""
+    x0, sigma = digits[:16], 0.2
+    fwd = cold.ColdForward(cold.Degradation(name, T), sigma)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(3))
+    x_T = fwd.sample(x0, T, noise)
+    F = fwd.degradation
+    g = torch.Generator().manual_seed(0)
+    for step in cold.sample(PerfectRestorer(x0), cold.make_reverse("improved", fwd), x_T, T, g):
+        if step.s > 0:
+            torch.testing.assert_close(step.x_s - F(x0, step.s), sigma * noise, atol=1e-5, rtol=0)
+    residuals = [
+        step.x_s - F(x0, step.s)
+        for step in cold.sample(PerfectRestorer(x0), cold.make_reverse("naive", fwd), x_T, T, g)
+        if step.s > 0
+    ]
+    spread = torch.stack(residuals).std().item()
+    assert abs(spread - sigma) < 0.01 and not torch.allclose(residuals[0], residuals[1])
+
+
+@pytest.mark.parametrize("name", ["blur", "fade", "mask"])
+def test_final_prior_draws_have_the_asked_noise_spread(name, digits):
+    """x_T = F_T-image of a mixture draw + noise·ε: the noise around the F_T image has spread `noise`."""
+    prior = cold.FinalPrior.fit(cold.Degradation(name, T), digits)
+    g = torch.Generator().manual_seed(0)
+    clean = prior.sample(64, tuple(digits.shape[1:]), 0.0, torch.Generator().manual_seed(0))
+    noisy = prior.sample(64, tuple(digits.shape[1:]), 0.3, g)
+    torch.testing.assert_close((noisy - clean).std(), torch.tensor(0.3), atol=0.01, rtol=0)
+    assert abs((noisy - clean).mean().item()) < 0.01
 
 
 def test_sigma_zero_generation_is_deterministic_and_noise_brings_diversity(digits):

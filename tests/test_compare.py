@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from udm import cold_pipeline as cp
-from udm import compare, core, data, judge, text
+from udm import compare, core, data, judge, reference, text
 from udm import encoding_pipeline as ep
-from udm import pipeline as hp
+from udm import hot_pipeline as hp
 from udm import text_pipeline as tp
 from udm.cli import main
 
@@ -160,11 +160,11 @@ def test_batch_refuses_runs_that_cannot_share_a_network_call():
 def test_diffusers_ddim_records_where_it_really_steps(tiny_checkpoints):
     model = hp.hot_model("moons", device="cpu")
     x_T = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
-    steps = list(compare.diffusers_steps(model, "diffusers-ddim", x_T, 7, torch.Generator()))
+    steps = list(reference.diffusers_steps(model, "diffusers-ddim", x_T, 7, torch.Generator()))
     assert [st.s for st in steps] == [st.t - 1000 // 7 for st in steps]
     assert steps[1].t != steps[0].s  # K = 7 does not divide T: the next step starts off the grid DDIM stepped to
     assert steps[-1].s == 1  # ... and the last one ends at t = 1, one step short of x_0
-    five = list(compare.diffusers_steps(model, "diffusers-ddim", x_T, 5, torch.Generator()))
+    five = list(reference.diffusers_steps(model, "diffusers-ddim", x_T, 5, torch.Generator()))
     assert [st.s for st in five] == [800, 600, 400, 200, 0]
 
 
@@ -178,13 +178,13 @@ def test_request_checks_eta_and_counts_network_evaluations():
     enc = compare.Request("encoding", "mnist28", (compare.Entry("ddpm", 10),), n=3)
     assert compare.image_cost(enc) == 3 * 19
     assert compare.image_cost(compare.Request("hot", "moons", (compare.Entry("ddpm", 1000),), n=4000)) == 0
-    loo = compare.Entry(compare.DIFFUSERS_EDIT[1], 5)
+    loo = compare.Entry(reference.EDIT[1], 5)
     assert compare.network_evaluations("edit", "en5", loo) == 9
     assert compare.network_evaluations("mask", "zh4", compare.Entry("naive")) == 4
 
 
 def test_diffusers_schedulers_run_on_the_same_network(tiny_checkpoints):
-    entries = tuple(compare.Entry(s, 5) for s in compare.DIFFUSERS_HOT)
+    entries = tuple(compare.Entry(s, 5) for s in reference.HOT)
     results = compare.run(compare.Request("hot", "moons", entries, n=20, seed=0), "cpu")
     for r in results:
         assert r.final.shape == (20, 2) and torch.isfinite(r.final).all()
@@ -192,14 +192,14 @@ def test_diffusers_schedulers_run_on_the_same_network(tiny_checkpoints):
     # DDIM (η = 0) through diffusers equals udm's DDIM on diffusers' grid
     model = hp.hot_model("moons", device="cpu")
     x_T = torch.randn(20, 2, generator=torch.Generator().manual_seed(0))
-    sched = compare.diffusers_scheduler("diffusers-ddim", model.schedule, 5)
+    sched = reference.diffusers_scheduler("diffusers-ddim", model.schedule, 5)
     taus = sorted(int(t) + 1 for t in sched.timesteps)
     from udm import hot
 
     ours = core.last(
         core.sample(model.posterior, hot.make_reverse("ddim", model.schedule), x_T, taus, torch.Generator())
     ).x_s
-    theirs = core.last(compare.diffusers_steps(model, "diffusers-ddim", x_T, 5, torch.Generator())).x_s
+    theirs = core.last(reference.diffusers_steps(model, "diffusers-ddim", x_T, 5, torch.Generator())).x_s
     assert torch.allclose(ours, theirs, atol=1e-4)
 
 

@@ -42,7 +42,7 @@ def run(process, sampler, posterior_weights=WEIGHTS, k=1, seed=0):
         post = discrete.ExactPosterior(words, posterior_weights, variant)
         # x_T from the forward process's own marginal at t = l (a random data word, every token edited)
         x0 = words[torch.multinomial(WEIGHTS, N, replacement=True, generator=g)]
-        x_T = discrete.EditForward(3, V, distinct=variant == "edit-v2").sample(x0, 3, g)
+        x_T = discrete.EditForward(3, V, distinct=variant == "edit-v2").draw(x0, 3, g)
         reverse = discrete.EditReverse(sampler, V)
     return list(discrete.sample(post, reverse, x_T, 3, g, k=k))
 
@@ -127,9 +127,9 @@ def test_edit_forward_v2_always_changes_the_chosen_tokens():
     g = torch.Generator().manual_seed(0)
     x0 = torch.randint(0, V, (500, 3), generator=g)
     for t in range(4):
-        x_t = discrete.EditForward(3, V, distinct=True).sample(x0, t, g)
+        x_t = discrete.EditForward(3, V, distinct=True).draw(x0, t, g)
         assert (x_t != x0).sum(1).eq(t).all() and x_t.max() < V
-    v1 = discrete.EditForward(3, V, distinct=False).sample(x0, 3, g)
+    v1 = discrete.EditForward(3, V, distinct=False).draw(x0, 3, g)
     assert 0 < (v1 == x0).float().mean() < 0.3  # any token: sometimes the same one, about 1 / V
 
 

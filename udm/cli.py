@@ -4,40 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
-from . import checkpoint, data
+from . import checkpoint, data, process
 
 
 def _overrides(args: argparse.Namespace, *names: str) -> dict:
-    """The training options given on the command line (the rest keep their defaults)."""
-    return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    """The options given on the command line (the rest keep their defaults)."""
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import ColdTrainConfig, default_config, encoding_config, train, train_cold, train_encoding
-
-    common = ("steps", "batch_size", "lr", "seed")
-    if args.process == "cold":
-        cfg = ColdTrainConfig(data=args.data or "mnist28", small=args.small, **_overrides(args, *common))
-        out, run = checkpoint.path(f"cold-{cfg.data}"), train_cold
-    elif args.process in ("mask", "edit"):
-        from . import textmodel
-
-        cfg = textmodel.default_config(args.process, args.data or "en5", small=args.small, **_overrides(args, *common))
-        out, run = checkpoint.path(f"{cfg.process}-{cfg.data}"), textmodel.train
-    elif args.process == "encoding":
-        cfg = encoding_config(args.data or "mnist28", small=args.small, **_overrides(args, *common))
-        out, run = checkpoint.path(f"encoding-{cfg.data}"), train_encoding
-    elif args.process == "hot":
-        if args.data is None:
-            raise ValueError("--data is required for hot diffusion")
-        cfg = default_config(args.data, small=args.small, **_overrides(args, *common, "schedule"))
-        out, run = checkpoint.path(f"hot-{args.data}"), train
-    else:
-        raise ValueError(f"unknown process {args.process!r}; valid: hot, cold, mask, edit, encoding")
-    out = Path(args.out) if args.out else out
-    summary = run(cfg, out, progress=not args.quiet)
+    p = process.get(args.process)
+    name = args.data or p.default_data
+    if name is None:
+        raise ValueError(f"--data is required for {p.name}: one of {', '.join(p.datasets())}")
+    cfg = p.train_config(name, small=args.small, **_overrides(args, "steps", "batch_size", "lr", "seed", "schedule"))
+    out = Path(args.out) if args.out else checkpoint.path(p.checkpoint(name))
+    summary = p.train(cfg, out, progress=not args.quiet)
     print(f"saved {out} ({summary})")
     return 0
 
@@ -62,96 +47,25 @@ def _judge(args: argparse.Namespace) -> int:
     return 0
 
 
-PROCESSES = ("hot", "cold", "mask", "edit", "encoding")
+# `sample` options that are request fields (each process takes those its request has)
+REQUEST_OPTIONS = (
+    "data", "sampler", "steps", "eta", "model", "degradation", "sigma", "start_noise", "fresh", "restore_from",
+    "k", "pattern", "temperature", "n", "seed",
+)  # fmt: skip
 
 
-def _records(args: argparse.Namespace):
-    """(decode, step records) of the run the arguments describe; decode maps model space to what the
-    .npz stores (images / points in data space, or strings)."""
-    from functools import partial
-
-    from . import pipeline
-
-    if args.process in ("mask", "edit"):
-        return _text_records(args)
-    if args.process == "encoding":
-        return _encoding_records(args)
-    if args.k != 1 or args.pattern is not None or args.temperature is not None:
-        raise ValueError("--k, --pattern and --temperature are options of the mask, edit and encoding models")
-    if args.process != "hot" and args.model != "trained" and args.process not in ("mask", "edit"):
-        raise ValueError("--model exact exists for hot (gaussians8) and the text processes only")
-    if args.process == "cold":
-        from .cold_pipeline import ColdRequest, cold_steps
-
-        if args.steps is not None or args.eta is not None or args.model != "trained":
-            raise ValueError("--steps, --eta and --model are hot-diffusion options; cold runs t, t−1, …, 1")
-        req = ColdRequest(
-            degradation=args.degradation,
-            sampler=args.sampler or "improved",
-            sigma=args.sigma,
-            n=args.n,
-            seed=args.seed,
-            start_noise=args.start_noise,
-            fresh=args.fresh,
-            restore_from=args.restore_from,
-            data=args.data or "mnist28",
+def _request(p: process.Process, args: argparse.Namespace):
+    """The validated request the options describe; an option the process does not take is an error."""
+    have = {f.name for f in fields(p.Request)} - {"process"}
+    given = _overrides(args, *REQUEST_OPTIONS)
+    extra = [k for k in given if k not in have]
+    if extra:
+        flag = lambda k: "-n" if k == "n" else "--" + k.replace("_", "-")  # noqa: E731
+        raise ValueError(
+            f"{', '.join(map(flag, extra))} {'does' if len(extra) == 1 else 'do'} not apply to {p.name} "
+            f"(its options: {', '.join(flag(k) for k in REQUEST_OPTIONS if k in have)})"
         )
-        return partial(pipeline.to_data, req.data), cold_steps(req)
-    if args.restore_from is not None or args.fresh is not None or args.sigma or args.start_noise:
-        raise ValueError("--restore-from, --fresh, --sigma and --start-noise are cold-diffusion options")
-    req = pipeline.HotRequest(
-        data=args.data or "mnist28",
-        sampler=args.sampler or "ddim",
-        steps=50 if args.steps is None else args.steps,
-        n=args.n,
-        seed=args.seed,
-        eta=args.eta,
-        model=args.model,
-    )
-    return partial(pipeline.to_data, req.data), pipeline.hot_steps(req)
-
-
-def _text_records(args: argparse.Namespace):
-    from . import text
-    from .text_pipeline import TextRequest, text_steps
-
-    if args.steps is not None or args.eta is not None or args.restore_from is not None or args.sigma:
-        raise ValueError("--steps, --eta, --sigma and --restore-from do not apply to the mask and edit models")
-    req = TextRequest(
-        process=args.process,
-        data=args.data or "en5",
-        sampler=args.sampler or "improved",
-        model=args.model,
-        n=args.n,
-        seed=args.seed,
-        k=args.k,
-        temperature=1.0 if args.temperature is None else args.temperature,
-        pattern=args.pattern,
-    )
-    vocab = text.vocab(req.data)
-    return (lambda x: vocab.decode(x.cpu())), text_steps(req)
-
-
-def _encoding_records(args: argparse.Namespace):
-    from functools import partial
-
-    from .encoding_pipeline import EncodingRequest, decode, encoding_steps
-
-    if args.model != "trained" or args.k != 1 or args.pattern is not None or args.restore_from is not None:
-        raise ValueError("--model, --k, --pattern and --restore-from do not apply to the encoding model")
-    if args.sigma or args.start_noise or args.fresh is not None:
-        raise ValueError("--sigma, --start-noise and --fresh are cold-diffusion options")
-    name = args.data or "mnist28"
-    req = EncodingRequest(
-        data=name,
-        sampler=args.sampler or "ddim",
-        steps=50 if args.steps is None else args.steps,
-        n=args.n,
-        seed=args.seed,
-        eta=args.eta,
-        temperature=0.0 if args.temperature is None else args.temperature,
-    )
-    return partial(decode, name), encoding_steps(req)
+    return p.request(**given)
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -160,22 +74,20 @@ def _sample(args: argparse.Namespace) -> int:
 
     from . import viz
 
-    if args.process not in PROCESSES:
-        raise ValueError(f"unknown process {args.process!r}; valid: {', '.join(PROCESSES)}")
+    p = process.get(args.process)
     if not 1 <= args.scale <= 16:
         raise ValueError(f"--scale must be between 1 and 16, got {args.scale}")
-    decode, records = _records(args)
-    state = (lambda z: z.float().cpu()) if args.process == "encoding" else decode  # x_t: a latent there
+    req = _request(p, args)
     ts, x_t, x0_hat, step = [], [], [], None
-    for step in records:
+    for step in p.steps(req):
         ts.append(step.t)
-        x_t.append(state(step.x_t))
-        x0_hat.append(decode(step.x0_hat))
-    final = decode(step.x_s)  # the last state is data for every process
+        x_t.append(p.state(req.data, step.x_t))
+        x0_hat.append(p.decode(req.data, step.x0_hat))
+    final = p.decode(req.data, step.x_s)  # the last state is data for every process
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(final, list):  # words
-        states = torch.stack(x_t).numpy() if args.process == "encoding" else np.array(x_t)
+        states = np.array(x_t) if isinstance(x_t[0], list) else torch.stack(x_t).numpy()
         np.savez_compressed(out, texts=np.array(final), x0_hat=np.array(x0_hat), x_t=states, timesteps=np.array(ts))
         print(f"wrote {out}: texts ({len(final)},), x0_hat ({len(ts)}, {len(final)}); first: {' '.join(final[:8])}")
         return 0
@@ -191,9 +103,8 @@ def _sample(args: argparse.Namespace) -> int:
         viz.picture(final, scale=args.scale).save(args.png)
         print(f"wrote {args.png}")
     if args.gif:
-        show = viz.latent_images if args.process == "encoding" else (lambda a: a)
         frames = [
-            viz.side_by_side(viz.picture(show(a), scale=args.scale), viz.picture(b, scale=args.scale))
+            viz.side_by_side(viz.picture(viz.viewable(a), scale=args.scale), viz.picture(b, scale=args.scale))
             for a, b in zip(x_t, x0_hat)
         ]
         Path(args.gif).write_bytes(viz.gif_bytes(frames))
@@ -237,47 +148,46 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _own_samplers(p: process.Process) -> list[str]:
+    """A process's own reverse rules (the request's `sampler` values), its default first."""
+    default = next(f.default for f in fields(p.Request) if f.name == "sampler")
+    names = dict.fromkeys(c.sampler for c in p.choices(p.datasets()[0]) if not c.reference)
+    return [f"{n} (default)" if n == default else n for n in names]
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m udm", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
+    every = process.every()
+    processes = "; ".join(f"{p.name}: {p.title}" for p in every)
+
     t = sub.add_parser("train", help="train a model and save a checkpoint")
-    t.add_argument(
-        "--process",
-        default="hot",
-        help="hot (an ε-model), cold (the restorer for all degradations), mask or edit (a BERT), "
-        "encoding (encoder + decoder; mnist28 or en5)",
-    )
-    t.add_argument("--data", help=", ".join(data.DATASETS) + " (cold: mnist28); mask, edit: en5 or zh4")
+    t.add_argument("--process", default="hot", help=processes)
+    t.add_argument("--data", help="; ".join(f"{p.name}: {', '.join(p.datasets())}" for p in every))
     t.add_argument("--out", help="checkpoint folder (default checkpoints/PROCESS-DATA)")
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
-    t.add_argument("--schedule", help="linear (default) or cosine")
+    t.add_argument("--schedule", help="hot, encoding: linear or cosine")
     t.add_argument("--seed", type=int)
     t.add_argument("--small", action="store_true", help="tiny network (tests)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_train)
 
     s = sub.add_parser("sample", help="sample with a shipped model; write samples and the x̂_0 trajectory")
-    s.add_argument("--process", default="hot", help=", ".join(PROCESSES))
-    s.add_argument("--data", help=", ".join(data.DATASETS) + " (default mnist28); mask, edit: en5 (default), zh4")
-    s.add_argument(
-        "--sampler",
-        help="hot: ddpm, ddim (default), analytic-ddpm, analytic-ddim; encoding: ddpm, ddim (default); "
-        "others: naive, improved (default)",
-    )
+    s.add_argument("--process", default="hot", help=", ".join(p.name for p in every))
+    s.add_argument("--data", help="; ".join(f"{p.name}: {', '.join(p.datasets())}" for p in every))
+    s.add_argument("--sampler", help="; ".join(f"{p.name}: {', '.join(_own_samplers(p))}" for p in every))
     s.add_argument("--steps", type=int, help="hot, encoding: number of steps K ≤ T (default 50)")
-    s.add_argument("--eta", type=float, help="hot: DDIM's η in [0, 1] (ddim, analytic-ddim)")
-    s.add_argument(
-        "--model", default="trained", help="trained, or exact (gaussians8's ε*; the training list's q(x_0|x_t))"
-    )
-    s.add_argument("--degradation", default="blur", help="cold: blur, mask, pixelate, fade")
-    s.add_argument("--sigma", type=float, default=0.0, help="cold: forward noise σ (one the restorer was trained at)")
-    s.add_argument("--start-noise", type=float, default=0.0, help="cold: extra noise added to x_T, in [0, 1]")
+    s.add_argument("--eta", type=float, help="hot, encoding: DDIM's η in [0, 1]")
+    s.add_argument("--model", help="trained (default), or exact (gaussians8's ε*; the training list's q(x_0|x_t))")
+    s.add_argument("--degradation", help="cold: blur (default), mask, pixelate, fade")
+    s.add_argument("--sigma", type=float, help="cold: forward noise σ (one the restorer was trained at; default 0)")
+    s.add_argument("--start-noise", type=float, help="cold: extra noise added to x_T, in [0, 1]")
     s.add_argument("--fresh", type=float, help="cold, improved: share of fresh noise per step in [0, 1] (default 0)")
     s.add_argument("--restore-from", type=int, help="cold: restore held-out digits degraded to this t")
-    s.add_argument("--k", type=int, default=1, help="mask: positions revealed per step")
+    s.add_argument("--k", type=int, help="mask: positions revealed per step (default 1)")
     s.add_argument("--pattern", help="mask: fill the blanks of a pattern, e.g. 'c?a?e' or '一?二?'")
     s.add_argument(
         "--temperature", type=float, help="mask, edit: sampling temperature (default 1); encoding words: 0 (argmax)"

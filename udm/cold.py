@@ -7,7 +7,7 @@ Images are (B, C, H, W) in model space [-1, 1]; t is an int in 0..T and F_0 is t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -19,7 +19,6 @@ from . import core
 from .device import randn
 
 DegradationName = Literal["blur", "mask", "pixelate", "fade"]
-DEGRADATIONS: tuple[str, ...] = ("blur", "mask", "pixelate", "fade")
 SamplerName = Literal["naive", "improved"]
 SAMPLERS: tuple[str, ...] = ("naive", "improved")
 MASK_VALUE = 0.0  # hidden pixels are mid-grey, so the hidden region stays visible on black and white digits
@@ -65,30 +64,7 @@ class Degradation:
     def __call__(self, x0: torch.Tensor, t: int) -> torch.Tensor:
         if not 0 <= t <= self.T:
             raise ValueError(f"t must be between 0 and T={self.T}, got {t}")
-        if t == 0:
-            return x0
-        u = t / self.T  # strength in (0, 1]
-        if self.name == "blur":  # Gaussian blur of growing std, exact in the DCT basis (mirrored borders)
-            lo, hi = BLUR_RANGE
-            std = lo * (hi / lo) ** ((t - 1) / max(1, self.T - 1))
-            h, w = x0.shape[-2:]
-            dh, dw = _dct(h).to(x0.device), _dct(w).to(x0.device)
-            fh = torch.exp(-0.5 * (std * math.pi * torch.arange(h, device=x0.device) / h) ** 2)
-            fw = torch.exp(-0.5 * (std * math.pi * torch.arange(w, device=x0.device) / w) ** 2)
-            spec = dh @ x0 @ dw.T
-            return dh.T @ (spec * fh[:, None] * fw[None]) @ dw
-        if self.name == "mask":  # hide the pixels nearest the centre first, a growing disc
-            order = _centre_order(*x0.shape[-2:]).to(x0.device)
-            hidden = (order < round(u * order.numel())).to(x0.dtype)
-            return x0 * (1 - hidden) + MASK_VALUE * hidden
-        if self.name == "pixelate":  # blend between successive resolutions H, H/2, H/4, …, 1
-            sizes = _pixel_sizes(x0.shape[-1])
-            level = u * (len(sizes) - 1)
-            k = min(int(level), len(sizes) - 2)
-            a = level - k
-            return (1 - a) * _pool(x0, sizes[k]) + a * _pool(x0, sizes[k + 1])
-        mean = x0.mean(dim=(-2, -1), keepdim=True)  # fade: straight towards the image mean
-        return (1 - u) * x0 + u * mean
+        return x0 if t == 0 else DEGRADE[self.name](x0, t, self.T)
 
     def final(self, x0: torch.Tensor) -> torch.Tensor:
         """What survives at t = T: (B, C) channel means, or (B, 0) for mask."""
@@ -118,9 +94,55 @@ def _pixel_sizes(n: int) -> list[int]:
     return sizes
 
 
+def _blur(x0: torch.Tensor, t: int, T: int) -> torch.Tensor:
+    """Gaussian blur of std growing geometrically over BLUR_RANGE, exact in the DCT basis (mirrored borders)."""
+    lo, hi = BLUR_RANGE
+    std = lo * (hi / lo) ** ((t - 1) / max(1, T - 1))
+    h, w = x0.shape[-2:]
+    dh, dw = _dct(h).to(x0.device), _dct(w).to(x0.device)
+    fh = torch.exp(-0.5 * (std * math.pi * torch.arange(h, device=x0.device) / h) ** 2)
+    fw = torch.exp(-0.5 * (std * math.pi * torch.arange(w, device=x0.device) / w) ** 2)
+    spec = dh @ x0 @ dw.T
+    return dh.T @ (spec * fh[:, None] * fw[None]) @ dw
+
+
+def _mask(x0: torch.Tensor, t: int, T: int) -> torch.Tensor:
+    """Hide the pixels nearest the centre first, a growing disc (hidden pixels are MASK_VALUE)."""
+    order = _centre_order(*x0.shape[-2:]).to(x0.device)
+    hidden = (order < round(t / T * order.numel())).to(x0.dtype)
+    return x0 * (1 - hidden) + MASK_VALUE * hidden
+
+
+def _pixelate(x0: torch.Tensor, t: int, T: int) -> torch.Tensor:
+    """Blend between successive resolutions H, H/2, H/4, …, 1."""
+    sizes = _pixel_sizes(x0.shape[-1])
+    level = t / T * (len(sizes) - 1)
+    k = min(int(level), len(sizes) - 2)
+    a = level - k
+    return (1 - a) * _pool(x0, sizes[k]) + a * _pool(x0, sizes[k + 1])
+
+
+def _fade(x0: torch.Tensor, t: int, T: int) -> torch.Tensor:
+    """Straight towards the image mean."""
+    u = t / T
+    mean = x0.mean(dim=(-2, -1), keepdim=True)
+    return (1 - u) * x0 + u * mean
+
+
+# F_t for 1 ≤ t ≤ T, one small function per degradation: (x_0 (B, C, H, W), t, T) → F_t(x_0)
+DEGRADE: dict[str, Callable[[torch.Tensor, int, int], torch.Tensor]] = {
+    "blur": _blur,
+    "mask": _mask,
+    "pixelate": _pixelate,
+    "fade": _fade,
+}
+DEGRADATIONS: tuple[str, ...] = tuple(DEGRADE)
+
+
 @dataclass(frozen=True)
 class ColdForward:
-    """x_t = F_t(x_0) + σ_t ε with σ_t = σ for t ≥ 1 and σ_0 = 0 (data is clean)."""
+    """x_t = F_t(x_0) + σ_t ε with σ_t = σ for t ≥ 1 and σ_0 = 0 (data is clean); invertible in ε
+    (`core.Invertible`) where σ > 0."""
 
     degradation: Degradation
     sigma: float = 0.0
@@ -132,28 +154,38 @@ class ColdForward:
     def sigma_at(self, t: int) -> float:
         return self.sigma if t > 0 else 0.0
 
-    def sample(self, x0: torch.Tensor, t: int, noise: torch.Tensor) -> torch.Tensor:
-        return self.degradation(x0, t) + self.sigma_at(t) * noise
-
-    def noise_from(self, x0: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
-        """ε = (x_t − F_t(x_0)) / σ; with σ = 0 the residual itself (the σ → 0 limit of σ ε)."""
-        r = x_t - self.degradation(x0, t)
-        return r / self.sigma if self.sigma > 0 else r
-
-    def sample_batch(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Training batches: a (B,) tensor of timesteps, each example degraded to its own t."""
+    def sample(self, x0: torch.Tensor, t: int | torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t for an int t, or for a (B,) tensor of per-example timesteps (training batches)."""
+        if isinstance(t, int):
+            return self.degradation(x0, t) + self.sigma_at(t) * noise
         out = torch.empty_like(x0)
         for v in t.unique().tolist():
             i = t == v
             out[i] = self.sample(x0[i], int(v), noise[i])
         return out
 
+    def draw(self, x0: torch.Tensor, t: int | torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.sample(x0, t, randn(x0.shape, generator).to(x0.device))
 
-def loss(restorer: Restorer, forward: ColdForward, x0: torch.Tensor) -> torch.Tensor:
-    """The L1 restoration loss ‖x_0 − G_t(F_t(x_0) + σ ε)‖₁ (mean per pixel), t ~ U{1..T}."""
-    t = torch.randint(1, forward.T + 1, (x0.shape[0],), device=x0.device)
-    x_t = forward.sample_batch(x0, t, torch.randn_like(x0))
-    return (restorer(x_t, t) - x0).abs().mean()
+    def noise_from(self, x0: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """ε = (x_t − F_t(x_0)) / σ_t (σ > 0 and t ≥ 1)."""
+        if self.sigma_at(t) == 0:
+            raise ValueError("x_t = F_t(x_0) holds no noise to recover where σ_t = 0")
+        return (x_t - self.degradation(x0, t)) / self.sigma
+
+
+def loss(restorer: Callable, forwards: Sequence[ColdForward], x0: torch.Tensor) -> torch.Tensor:
+    """The L1 restoration loss ‖x_0 − G_t(F_t(x_0) + σ ε, v)‖₁ (mean per pixel), each example with a random
+    variant v (one of `forwards`, told to the restorer by its index) and t ~ U{1..T}."""
+    n, T = x0.shape[0], forwards[0].T
+    v = torch.randint(0, len(forwards), (n,), device=x0.device)
+    t = torch.randint(1, T + 1, (n,), device=x0.device)
+    x_t, noise = torch.empty_like(x0), torch.randn_like(x0)
+    for k, fwd in enumerate(forwards):
+        i = v == k
+        if i.any():
+            x_t[i] = fwd.sample(x0[i], t[i], noise[i])
+    return (restorer(x_t, t, v) - x0).abs().mean()
 
 
 @dataclass(frozen=True)
@@ -205,10 +237,15 @@ class RestorerPosterior:
 # ---------------------------------------------------------------- 3. reverse
 @dataclass(frozen=True)
 class ColdReverse:
-    """x_s = F_s(x̂_0) + σ_s (√(1 − f²) ε̂ + f ε'), ε̂ = (x_t − F_t(x̂_0)) / σ_t (UDM.md §1).
+    """x_s = F_s(x̂_0) + σ_s (√(1 − f²) ε̂ + f ε'), ε̂ = (x_t − F_t(x̂_0)) / σ_t (UDM.md §1, §3).
 
     f = 1 is the **naive** rule (fresh noise only; σ = 0: x_s = F_s(x̂_0)); f = 0 the **improved** one
-    (reuse the noise; σ = 0: x_s = x_t + F_s(x̂_0) − F_t(x̂_0), as σ_s / σ_t = 1 in the σ → 0 limit).
+    (reuse the noise). Since σ_s / σ_t = 1 for s ≥ 1, σ_s ε̂ is the whole residual x_t − F_t(x̂_0), and
+    at σ = 0 the rule is its σ → 0⁺ limit: x_s = x_t + F_s(x̂_0) − F_t(x̂_0), the post's improved step.
+
+    The last step (s = 0) returns x̂_0 at every σ: data is clean (σ_0 = 0), so no residual carries to x_0.
+    (The post's formula run to s = 0 gives x_0 = x_1 + x̂_0 − F_1(x̂_0): at σ > 0 that x_0 would keep the
+    noise σ ε, and at σ = 0 it is not the σ → 0⁺ limit of the rule. One rule holds for every σ.)
     """
 
     forward: ColdForward
@@ -218,22 +255,23 @@ class ColdReverse:
         if not 0.0 <= self.fresh <= 1.0:
             raise ValueError(f"fresh-noise share must be in [0, 1], got {self.fresh}")
 
-    def predict_x0(self, posterior, x_t, t, s, generator):
+    def predict_x0(
+        self, posterior: RestorerPosterior, x_t: torch.Tensor, t: int, s: int, generator: torch.Generator
+    ) -> torch.Tensor:
         return posterior(x_t, t)
 
-    def step(self, x_t, x0_hat, t, s, generator):
+    def step(self, x_t: torch.Tensor, x0_hat: torch.Tensor, t: int, s: int, generator: torch.Generator) -> torch.Tensor:
         f, fwd = self.forward.degradation, self.forward
         out = f(x0_hat, s)
-        if fwd.sigma == 0:
-            if self.fresh < 1:  # the σ → 0 limit: the residual carries over whole
-                out = out + math.sqrt(1 - self.fresh**2) * (x_t - f(x0_hat, t))
+        if s == 0:  # σ_0 = 0: x_0 = F_0(x̂_0) = x̂_0
             return out
-        sigma_s = fwd.sigma_at(s)
-        if sigma_s == 0:
+        if fwd.sigma == 0:
+            if self.fresh < 1:  # the σ → 0⁺ limit: the residual carries over whole
+                out = out + math.sqrt(1 - self.fresh**2) * (x_t - f(x0_hat, t))
             return out
         eps_hat = fwd.noise_from(x0_hat, x_t, t)
         eps_new = randn(x_t.shape, generator).to(x_t.device) if self.fresh > 0 else 0.0
-        return out + sigma_s * (math.sqrt(1 - self.fresh**2) * eps_hat + self.fresh * eps_new)
+        return out + fwd.sigma_at(s) * (math.sqrt(1 - self.fresh**2) * eps_hat + self.fresh * eps_new)
 
 
 def make_reverse(sampler: str, forward: ColdForward, fresh: float | None = None) -> ColdReverse:

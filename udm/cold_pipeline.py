@@ -1,18 +1,21 @@
-"""Ready-made cold-diffusion runs over the shipped restorer: generation from a fully degraded start, or
-restoration of held-out digits degraded to strength t. Validated requests; models cached on first use.
+"""Cold diffusion, ready to run over the shipped restorer: generation from a fully degraded start, or
+restoration of held-out digits degraded to strength t. Validated requests, models cached on first use,
+and the registry entry `ColdProcess`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import replace
 from functools import lru_cache
 
 import torch
 
 from . import checkpoint, cold, core, data
-from .device import LOADING, default_device, make_generator, randn
-from .pipeline import MAX_SAMPLES, checkpoint_root
+from .device import make_generator, randn
+from .pipeline import MAX_SAMPLES, Models, checkpoint_root, device_name
+from .process import Choice, Process, check_range, check_seed, config_with, register
 
 MAX_START_NOISE = 1.0
 
@@ -36,12 +39,10 @@ class ColdRequest:
     def __post_init__(self) -> None:
         data.check_name(self.data, data.IMAGES)
         cold.make_reverse(self.sampler, cold.ColdForward(cold.Degradation(self.degradation)), self.fresh)
-        if not 1 <= self.n <= MAX_SAMPLES["images"]:
-            raise ValueError(f"number of samples must be between 1 and {MAX_SAMPLES['images']}, got {self.n}")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be a non-negative integer below 2^63, got {self.seed}")
-        if not 0 <= self.start_noise <= MAX_START_NOISE:
-            raise ValueError(f"x_T noise must be between 0 and {MAX_START_NOISE}, got {self.start_noise}")
+        check_range(self.n, "number of samples", 1, MAX_SAMPLES["images"])
+        check_seed(self.seed)
+        check_range(self.sigma, "forward noise σ", 0.0, 1.0)
+        check_range(self.start_noise, "x_T noise", 0.0, MAX_START_NOISE)
         if self.restore_from is not None and self.restore_from < 1:
             raise ValueError(f"restore-from t must be ≥ 1, got {self.restore_from}")
         if self.first < 0:
@@ -80,13 +81,17 @@ class VariantRestorer:
         return self.net(x_t, t, torch.full_like(t, self.variant))
 
 
-_LOADING = LOADING  # shared by every loader (udm.device)
+def _load(name: str, device: str) -> ColdModel:
+    net, cfg, _ = checkpoint.load(checkpoint_root() / f"cold-{name}", torch.device(device))
+    return ColdModel(net, cfg["T"], _variants(cfg))
+
+
+_models: Models[ColdModel] = Models(_load)
 
 
 def cold_model(name: str = "mnist28", device: str | None = None) -> ColdModel:
     """The shipped restorer for dataset `name`, loaded once per device."""
-    with _LOADING:
-        return _cold_model(name, str(torch.device(device) if device else default_device()))
+    return _models(name, device=device)
 
 
 def _variants(cfg: dict) -> tuple[tuple[str, float], ...]:
@@ -101,17 +106,6 @@ def cold_variants(name: str = "mnist28") -> tuple[tuple[str, float], ...]:
 def cold_T(name: str = "mnist28") -> int:
     """The number of steps T of the shipped restorer, from its config (nothing is loaded)."""
     return int(checkpoint.load_config(checkpoint_root() / f"cold-{name}")["T"])
-
-
-def forget_models() -> None:
-    """Drop the loaded restorers (after the checkpoint folder changed)."""
-    _cold_model.cache_clear()
-
-
-@lru_cache(maxsize=None)
-def _cold_model(name: str, device: str) -> ColdModel:
-    net, cfg, _ = checkpoint.load(checkpoint_root() / f"cold-{name}", torch.device(device))
-    return ColdModel(net, cfg["T"], _variants(cfg))
 
 
 @lru_cache(maxsize=None)
@@ -137,7 +131,7 @@ def cold_start(
 ) -> tuple[int, torch.Tensor, torch.Tensor | None]:
     """(t of the start, x_t, the originals or None) for a request; deterministic for its seed. Restoring,
     the originals are `originals` (n, 1, H, W) in [0, 1] when given, else held-out digits."""
-    dev = torch.device(device) if device else default_device()
+    dev = torch.device(device_name(device))
     g = make_generator(req.seed, dev)
     fwd = forward_of(req, T)
     shape = data.shape(req.data)
@@ -167,17 +161,54 @@ def cold_plan(req: ColdRequest, device: str | None = None, originals: torch.Tens
     m = cold_model(req.data, device)
     posterior = m.posterior(req.degradation, req.sigma)
     t, x, _ = cold_start(req, m.T, device, originals)
-    g = make_generator(req.seed + 1, torch.device(device) if device else default_device())
+    g = make_generator(req.seed + 1, device_name(device))
     return cold.plan(posterior, cold.make_reverse(req.sampler, forward_of(req, m.T), req.fresh), x, t, g)
 
 
-def many_cold(req: ColdRequest, n: int, device: str | None = None) -> torch.Tensor:
-    """n final images in data space, in request-sized batches with seeds seed, seed+1, … (and, when
-    restoring, consecutive held-out digits)."""
-    from dataclasses import replace
+class ColdProcess(Process):
+    name = "cold"
+    title = "cold diffusion: deterministic degradations (blur, mask, pixelate, fade) + σ ε; naive and improved"
+    Request = ColdRequest
+    default_data = "mnist28"
+    tab = ("Cold diffusion", "udm.app.cold:build")
 
-    batch, chunks = MAX_SAMPLES["images"], []
-    for i, start in enumerate(range(0, n, batch)):
-        r = replace(req, n=min(batch, n - start), seed=req.seed + i, first=req.first + start)
-        chunks.append(data.from_model(core.last(cold_steps(r, device)).x_s).float().cpu())
-    return torch.cat(chunks)
+    def datasets(self) -> tuple[str, ...]:
+        return ("mnist28",)
+
+    def kind(self, data_name: str) -> str:
+        return "images"
+
+    def choices(self, data_name: str) -> tuple[Choice, ...]:
+        """One per trained (degradation, σ) and rule (each degradation at σ = 0 without a checkpoint)."""
+        try:
+            variants = cold_variants(data_name)
+        except FileNotFoundError:
+            variants = tuple((d, 0.0) for d in cold.DEGRADATIONS)
+        fixed = lambda d, s: (("degradation", d), ("sigma", s))  # noqa: E731
+        return tuple(Choice(r, fixed=fixed(d, s)) for d, s in variants for r in cold.SAMPLERS)
+
+    def plan(self, req: ColdRequest, device: str | None = None) -> core.Plan:
+        return cold_plan(req, device)
+
+    def total_steps(self, choice, data_name, steps):
+        return cold_T(data_name)
+
+    def chunk(self, req: ColdRequest, i: int, start: int, size: int) -> ColdRequest:
+        """Seed + i, and when restoring, the next held-out digits."""
+        return replace(req, n=size, seed=req.seed + i, first=req.first + start)
+
+    def train_config(self, data_name: str, small: bool = False, **overrides):
+        from .train import ColdTrainConfig
+
+        return config_with(ColdTrainConfig(data=data_name, small=small), **overrides)
+
+    def train(self, cfg, out, progress: bool = True):
+        from .train import train_cold
+
+        return train_cold(cfg, out, progress=progress)
+
+    def forget(self) -> None:
+        _models.forget()
+
+
+register(ColdProcess())

@@ -20,23 +20,47 @@ import torch
 
 
 class Forward(Protocol):
-    """x_t = F_t(x_0, ε): corrupt data to strength t."""
+    """x_t = F_t(x_0, ε): corrupt data to strength t. Every forward process has this: training draws x_t
+    from it, and the naive reverse rule re-corrupts x̂_0 with it."""
 
     T: int
 
-    def sample(self, x0: torch.Tensor, t: int, noise: torch.Tensor) -> torch.Tensor:
-        """x_t (B, …) from x_0 (B, …) and noise ε (B, …)."""
+    def draw(self, x0: torch.Tensor, t: int | torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """x_t (B, …) from x_0 (B, …) at an int t, or at a (B,) tensor of per-example timesteps, with the
+        randomness drawn from `generator`."""
+        ...
+
+
+class Invertible(Forward, Protocol):
+    """A forward process with explicit noise that can be read back: x_t = F_t(x_0, ε) and ε = F_t⁻¹(x_0, x_t).
+    The improved reverse rule needs this (x_s = F_s(x̂_0, ε̂) with ε̂ = F_t⁻¹(x̂_0, x_t), UDM.md §1): the
+    Gaussian forward (hot, and encoding's latent) and cold's F_t(x_0) + σ ε have it. The discrete
+    processes do not: their improved rules read the edit off x_t instead (mask: what is hidden; edit v2:
+    where x̂_0 differs from x_t)."""
+
+    def sample(self, x0: torch.Tensor, t: int | torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t (B, …) from x_0 and the noise ε (B, …)."""
         ...
 
     def noise_from(self, x0: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
-        """F_t^{-1}(x_0, x_t): the noise that turned x_0 into x_t (where F_t is invertible in ε)."""
+        """F_t⁻¹(x_0, x_t): the noise that turned x_0 into x_t."""
+        ...
+
+
+class Chunkable(Protocol):
+    """A posterior's answer for a batch that is not a plain tensor (e.g. a distribution over tokens)."""
+
+    def chunk(self, n: int) -> Sequence[Any]:
+        """The answer split into n answers for n equal consecutive parts of the batch, in order."""
         ...
 
 
 class Posterior(Protocol):
-    """The learned q(x_0 | x_t); what it returns (a mean, logits, …) is the process's to say."""
+    """The learned q(x_0 | x_t). What it returns is the process's to say (a mean, logits, a distribution),
+    but for runs to share one call (`batch`) the answer must be a tensor with the batch as its first axis
+    or have `chunk(n)` (`Chunkable`); and a posterior must compare equal only to one that answers alike."""
 
-    def __call__(self, x_t: torch.Tensor, t: int) -> Any: ...
+    def __call__(self, x_t: torch.Tensor, t: int) -> torch.Tensor | Chunkable: ...
 
 
 class Reverse(Protocol):

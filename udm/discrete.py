@@ -44,11 +44,8 @@ class MaskForward:
     def T(self) -> int:
         return self.length
 
-    def sample(self, x0: torch.Tensor, t: int, generator: torch.Generator) -> torch.Tensor:
-        hide = _pick(torch.ones_like(x0, dtype=torch.bool), t, generator)
-        return torch.where(hide, torch.full_like(x0, self.V), x0)
-
-    def sample_batch(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def draw(self, x0: torch.Tensor, t: int | torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """x_t (B, l) for an int t or a (B,) tensor of per-example counts."""
         hide = _pick(torch.ones_like(x0, dtype=torch.bool), t, generator)
         return torch.where(hide, torch.full_like(x0, self.V), x0)
 
@@ -56,7 +53,7 @@ class MaskForward:
 @dataclass(frozen=True)
 class EditForward:
     """x_t: t random positions of x_0 replaced by a random token; v2 (`distinct`) forces a *different*
-    token, so x_t and x_0 differ in exactly t positions and the edit can be read off (invertible)."""
+    token, so x_t and x_0 differ in exactly t positions and the edit can be read off (x_0 ≠ x_t there)."""
 
     length: int
     V: int
@@ -66,7 +63,8 @@ class EditForward:
     def T(self) -> int:
         return self.length
 
-    def sample_batch(self, x0: torch.Tensor, t: torch.Tensor | int, generator: torch.Generator) -> torch.Tensor:
+    def draw(self, x0: torch.Tensor, t: int | torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """x_t (B, l) for an int t or a (B,) tensor of per-example counts."""
         where = _pick(torch.ones_like(x0, dtype=torch.bool), t, generator)
         u = _uniform(x0.shape, generator)
         if self.distinct:
@@ -74,13 +72,6 @@ class EditForward:
         else:
             new = (u * self.V).long().clamp_max(self.V - 1)
         return torch.where(where, new, x0)
-
-    def sample(self, x0: torch.Tensor, t: int, generator: torch.Generator) -> torch.Tensor:
-        return self.sample_batch(x0, t, generator)
-
-    def edited(self, x0: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
-        """v2's inverse: which positions the forward process changed (B, l) bool."""
-        return x0 != x_t
 
 
 # ---------------------------------------------------------------- 2. posterior predictions q(x_0 | x_t)
@@ -239,7 +230,7 @@ class EditReverse:
 
     def step(self, x_t, x0_hat, t, s, generator):
         if self.sampler == "naive":
-            return EditForward(x_t.shape[1], self.V, distinct=False).sample_batch(x0_hat, s, generator)
+            return EditForward(x_t.shape[1], self.V, distinct=False).draw(x0_hat, s, generator)
         copy = _pick(x0_hat != x_t, t - s, generator)
         return torch.where(copy, x0_hat, x_t)
 

@@ -1,5 +1,6 @@
-"""Ready-made runs of the shipped encoding models: generation from x_T ~ N(0, I) in the latent, and the
-encode → noise to t → decode round trip of held-out examples. Validated requests; models cached.
+"""The encoding process, ready to run over the shipped models: generation from x_T ~ N(0, I) in the
+latent, and the encode → noise to t → decode round trip of held-out examples. Validated requests, models
+cached, and the registry entry `EncodingProcess`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from functools import lru_cache
 import torch
 
 from . import checkpoint, core, data, encoding, text
-from .device import LOADING, default_device, make_generator
-from .hot import GaussianForward
-from .pipeline import MAX_SAMPLES, checkpoint_root
+from .device import make_generator
+from .hot import GaussianForward, sampler_eta
+from .pipeline import MAX_SAMPLES, Models, checkpoint_root, device_name
+from .process import Choice, Process, check_choice, check_range, check_seed, check_steps, config_with, register
 from .schedule import Schedule, make
-from .text_pipeline import MAX_TEXT_SAMPLES
 from .train import ENCODING_DATA, encoding_data
 
 MAX_TEMPERATURE = 5.0
@@ -26,7 +27,7 @@ def is_words(name: str) -> bool:
 
 
 def max_samples(name: str) -> int:
-    return MAX_TEXT_SAMPLES if is_words(name) else MAX_SAMPLES["images"]
+    return MAX_SAMPLES["words" if is_words(name) else "images"]
 
 
 @dataclass(frozen=True)
@@ -42,23 +43,16 @@ class EncodingRequest:
     temperature: float = 0.0  # words: x̂_0 drawn from q at this temperature; 0 = its argmax
 
     def __post_init__(self) -> None:
-        if self.data not in ENCODING_DATA:
-            raise ValueError(f"unknown dataset {self.data!r} for the encoding model; valid: {', '.join(ENCODING_DATA)}")
-        if self.sampler not in encoding.SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; valid: {', '.join(encoding.SAMPLERS)}")
-        if self.sampler == "ddpm" and self.eta not in (None, 1.0):
-            raise ValueError("eta applies to ddim; ddpm is eta = 1")
-        if self.eta is not None and not 0 <= self.eta <= 1:
-            raise ValueError(f"eta must be in [0, 1], got {self.eta}")
-        if not 1 <= self.steps:
+        check_choice(self.data, "dataset for the encoding model", ENCODING_DATA)
+        check_choice(self.sampler, "sampler", encoding.SAMPLERS)
+        sampler_eta(self.sampler, self.eta)
+        if self.eta is not None:
+            check_range(self.eta, "η", 0.0, 1.0)
+        if self.steps < 1:
             raise ValueError(f"steps must be ≥ 1, got {self.steps}")
-        cap = max_samples(self.data)
-        if not 1 <= self.n <= cap:
-            raise ValueError(f"number of samples must be between 1 and {cap}, got {self.n}")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be a non-negative integer below 2^63, got {self.seed}")
-        if not 0 <= self.temperature <= MAX_TEMPERATURE:
-            raise ValueError(f"temperature must be between 0 and {MAX_TEMPERATURE}, got {self.temperature}")
+        check_range(self.n, "number of samples", 1, max_samples(self.data))
+        check_seed(self.seed)
+        check_range(self.temperature, "temperature", 0.0, MAX_TEMPERATURE)
         if self.temperature and not is_words(self.data):
             raise ValueError("temperature applies to words; digits use the decoder's mean")
 
@@ -78,29 +72,22 @@ class LoadedEncoding:
         return GaussianForward(self.schedule)
 
 
-_LOADING = LOADING  # shared by every loader (udm.device)
+def _load(name: str, device: str) -> LoadedEncoding:
+    net, cfg, _ = checkpoint.load(checkpoint_root() / f"encoding-{name}", torch.device(device))
+    return LoadedEncoding(net, cfg, make(cfg["schedule"], cfg["T"]))
+
+
+_models: Models[LoadedEncoding] = Models(_load)
 
 
 def encoding_model(name: str, device: str | None = None) -> LoadedEncoding:
     """The shipped encoder + decoder for `name`, loaded once per device."""
-    with _LOADING:
-        return _encoding_model(name, str(torch.device(device) if device else default_device()))
-
-
-@lru_cache(maxsize=None)
-def _encoding_model(name: str, device: str) -> LoadedEncoding:
-    net, cfg, _ = checkpoint.load(checkpoint_root() / f"encoding-{name}", torch.device(device))
-    return LoadedEncoding(net, cfg, make(cfg["schedule"], cfg["T"]))
+    return _models(name, device=device)
 
 
 def encoding_T(name: str) -> int:
     """T of the shipped model, from its config (nothing is loaded)."""
     return int(checkpoint.load_config(checkpoint_root() / f"encoding-{name}")["T"])
-
-
-def forget_models() -> None:
-    _encoding_model.cache_clear()
-    projection.cache_clear()
 
 
 def encoding_steps(req: EncodingRequest, device: str | None = None) -> Iterator[core.Step]:
@@ -110,10 +97,9 @@ def encoding_steps(req: EncodingRequest, device: str | None = None) -> Iterator[
 
 def encoding_plan(req: EncodingRequest, device: str | None = None) -> core.Plan:
     m = encoding_model(req.data, device)
-    if req.steps > m.T:
-        raise ValueError(f"steps must be between 1 and T={m.T}, got {req.steps}")
+    check_steps(req.steps, m.T)
     reverse = encoding.make_reverse(m.model, m.schedule, req.sampler, eta=req.eta, temperature=req.temperature)
-    g = make_generator(req.seed, torch.device(device) if device else default_device())
+    g = make_generator(req.seed, device_name(device))
     shape = (req.n, *encoding.latent_shape(m.model, m.config))
     return encoding.plan(m.model, reverse, shape, req.steps, g)
 
@@ -121,15 +107,6 @@ def encoding_plan(req: EncodingRequest, device: str | None = None) -> core.Plan:
 def decode(name: str, x: torch.Tensor) -> torch.Tensor | list[str]:
     """Model-space data → images in [0, 1] or strings."""
     return text.vocab(name).decode(x.cpu()) if is_words(name) else data.from_model(x).float().cpu()
-
-
-def many(req: EncodingRequest, n: int, device: str | None = None) -> torch.Tensor | list[str]:
-    """n final samples (images in [0, 1] or strings), in request-sized batches with seeds seed, seed+1, …"""
-    batch, chunks = max_samples(req.data), []
-    for i, start in enumerate(range(0, n, batch)):
-        r = replace(req, n=min(batch, n - start), seed=req.seed + i)
-        chunks.append(decode(req.data, core.last(encoding_steps(r, device)).x_s))
-    return sum(chunks, []) if is_words(req.data) else torch.cat(chunks)
 
 
 def held_out(name: str, first: int, n: int) -> torch.Tensor:
@@ -168,7 +145,7 @@ def round_trip(
     cap = max_samples(name)
     if not 1 <= n <= cap:
         raise ValueError(f"number of examples must be between 1 and {cap}, got {n}")
-    dev = torch.device(device) if device else default_device()
+    dev = torch.device(device_name(device))
     x0 = held_out(name, first, n).to(dev) if x0 is None else x0.to(dev)
     g = make_generator(seed, dev)
     latents, outs = [], []
@@ -211,3 +188,56 @@ def projection(name: str, device: str = "cpu", n: int = 4000) -> Projection:
             x, y = ((flat[sel].mean(0) - mean) @ axes).tolist()
             anchors.append((c, x, y))
     return Projection(mean, axes, tuple(anchors))
+
+
+class EncodingProcess(Process):
+    name = "encoding"
+    title = "the encoding model: a trained encoder F(x_0) and Gaussian diffusion in its latent"
+    Request = EncodingRequest
+    default_data = "mnist28"
+    tab = ("Encoding", "udm.app.encoding:build")
+
+    def datasets(self) -> tuple[str, ...]:
+        return ENCODING_DATA
+
+    def kind(self, data_name: str) -> str:
+        return "words" if is_words(data_name) else "images"
+
+    def max_samples(self, data_name: str) -> int:
+        return max_samples(data_name)
+
+    def choices(self, data_name: str) -> tuple[Choice, ...]:
+        return tuple(Choice(s, steps=True, eta=s == "ddim") for s in encoding.SAMPLERS)
+
+    def plan(self, req: EncodingRequest, device: str | None = None) -> core.Plan:
+        return encoding_plan(req, device)
+
+    def evaluations(self, choice, data_name, steps):
+        """A decoder call per step and an encoder call per step but the last."""
+        return 2 * self.total_steps(choice, data_name, steps) - 1
+
+    def decode(self, data_name: str, x: torch.Tensor):
+        return decode(data_name, x)
+
+    def state(self, data_name: str, x_t: torch.Tensor) -> torch.Tensor:
+        return x_t.float().cpu()  # a latent
+
+    def shown_state(self, data_name: str, x_t: torch.Tensor):
+        return None if is_words(data_name) else self.state(data_name, x_t)  # word latents are not drawn
+
+    def train_config(self, data_name: str, small: bool = False, **overrides):
+        from .train import encoding_config
+
+        return config_with(encoding_config(data_name, small=small), **overrides)
+
+    def train(self, cfg, out, progress: bool = True):
+        from .train import train_encoding
+
+        return train_encoding(cfg, out, progress=progress)
+
+    def forget(self) -> None:
+        _models.forget()
+        projection.cache_clear()
+
+
+register(EncodingProcess())

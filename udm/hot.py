@@ -34,6 +34,9 @@ class GaussianForward:
         a, b = _coef(self.schedule, t, x0)
         return a * x0 + b * noise
 
+    def draw(self, x0: torch.Tensor, t: int | torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.sample(x0, t, randn(x0.shape, generator).to(x0.device))
+
     def noise_from(self, x0: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
         """F_t^{-1}: ε = (x_t - ᾱ_t x_0) / β̄_t."""
         a, b, _, _ = self.schedule.coefficients(t, 0)

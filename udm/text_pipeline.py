@@ -1,5 +1,5 @@
-"""Ready-made runs of the mask and edit models: validated requests over the shipped BERTs or the exact
-posterior of the training list; models load once and stay cached."""
+"""The mask and edit processes, ready to run: validated requests over the shipped BERTs or the exact
+posterior of the training list (models load once and stay cached), and their registry entries."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from functools import cache
 
 import torch
 
-from . import core, discrete, text, textmodel
-from .device import LOADING, default_device, make_generator
-from .pipeline import checkpoint_root
+from . import core, discrete, reference, text, textmodel
+from .device import make_generator
+from .pipeline import MAX_SAMPLES, Models, checkpoint_root, device_name
+from .process import Choice, Process, check_choice, check_range, check_seed, config_with, register
 
-MAX_TEXT_SAMPLES = 2048  # per request
+MAX_TEXT_SAMPLES = MAX_SAMPLES["words"]  # per request
+REFERENCE_MAX_STEPS = 100  # the text schedulers on words of four or five characters
 MODELS: tuple[str, ...] = ("trained", "exact")
 MAX_TEMPERATURE = 5.0
 
@@ -34,24 +36,16 @@ class TextRequest:
     pattern: str | None = None
 
     def __post_init__(self) -> None:
-        if self.process not in textmodel.PROCESSES:
-            raise ValueError(f"unknown text process {self.process!r}; valid: {', '.join(textmodel.PROCESSES)}")
+        check_choice(self.process, "text process", textmodel.PROCESSES)
         text.check_name(self.data)
-        if self.sampler not in discrete.SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; valid: {', '.join(discrete.SAMPLERS)}")
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; valid: {', '.join(MODELS)}")
-        if not 1 <= self.n <= MAX_TEXT_SAMPLES:
-            raise ValueError(f"number of samples must be between 1 and {MAX_TEXT_SAMPLES}, got {self.n}")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be a non-negative integer below 2^63, got {self.seed}")
-        length = text.vocab(self.data).length
-        if not 1 <= self.k <= length:
-            raise ValueError(f"k (positions per step) must be between 1 and {length}, got {self.k}")
+        check_choice(self.sampler, "sampler", discrete.SAMPLERS)
+        check_choice(self.model, "model", MODELS)
+        check_range(self.n, "number of samples", 1, MAX_TEXT_SAMPLES)
+        check_seed(self.seed)
+        check_range(self.k, "k (positions per step)", 1, text.vocab(self.data).length)
         if self.k != 1 and self.process != "mask":
             raise ValueError("k applies to the mask model only; the edit model changes one token per step")
-        if not 0.05 <= self.temperature <= MAX_TEMPERATURE:
-            raise ValueError(f"temperature must be between 0.05 and {MAX_TEMPERATURE}, got {self.temperature}")
+        check_range(self.temperature, "temperature", 0.05, MAX_TEMPERATURE)
         if self.pattern is not None:
             if self.process != "mask":
                 raise ValueError("patterns are filled by the mask model only")
@@ -71,22 +65,12 @@ def pattern_tokens(name: str, pattern: str) -> torch.Tensor:
     return v.encode([pattern])[0]
 
 
-_LOADING = LOADING  # shared by every loader (udm.device)
+_models = Models(lambda process, name, device: textmodel.load(checkpoint_root() / f"{process}-{name}", device))
 
 
 def text_model(process: str, name: str, device: str | None = None):
     """(network, udm.json) of a shipped text checkpoint, loaded once per device."""
-    with _LOADING:
-        return _text_model(process, name, str(torch.device(device) if device else default_device()))
-
-
-@cache
-def _text_model(process: str, name: str, device: str):
-    return textmodel.load(checkpoint_root() / f"{process}-{name}", device)
-
-
-def forget_models() -> None:
-    _text_model.cache_clear()
+    return _models(process, name, device=device)
 
 
 @cache
@@ -115,7 +99,7 @@ def posterior(req: TextRequest, device: str | None = None) -> discrete.Posterior
 
 def start(req: TextRequest, device: str | None = None) -> tuple[int, torch.Tensor, torch.Tensor | None]:
     """(t, x_t, free positions or None) where a run begins."""
-    dev = torch.device(device) if device else default_device()
+    dev = torch.device(device_name(device))
     v = text.vocab(req.data)
     if req.process == "edit":
         g = make_generator(req.seed, dev)
@@ -133,7 +117,7 @@ def text_steps(req: TextRequest, device: str | None = None) -> Iterator[core.Ste
 
 
 def text_plan(req: TextRequest, device: str | None = None) -> core.Plan:
-    dev = torch.device(device) if device else default_device()
+    dev = torch.device(device_name(device))
     post = posterior(req, device)
     t, x, free = start(req, device)
     v = text.vocab(req.data)
@@ -144,13 +128,73 @@ def text_plan(req: TextRequest, device: str | None = None) -> core.Plan:
     return discrete.plan(post, reverse, x, t, make_generator(req.seed + 1, dev), k=req.k)
 
 
-def many_texts(req: TextRequest, n: int, device: str | None = None) -> list[str]:
-    """n final strings, in request-sized batches with seeds seed, seed+1, …"""
-    from dataclasses import replace
+class TextProcess(Process):
+    """The mask or the edit process on a word list (`TextRequest` with its `process` set)."""
 
-    out: list[str] = []
-    v = text.vocab(req.data)
-    for i, s in enumerate(range(0, n, MAX_TEXT_SAMPLES)):
-        r = replace(req, n=min(MAX_TEXT_SAMPLES, n - s), seed=req.seed + i)
-        out += v.decode(core.last(text_steps(r, device)).x_s.cpu())
-    return out
+    Request = TextRequest
+    default_data = "en5"
+
+    def __init__(self, name: str, title: str, tab: str):
+        self.name, self.title = name, title
+        self.tab = (tab, f"udm.app.text:build_{name}")
+
+    def request(self, **fields) -> TextRequest:
+        return super().request(process=self.name, **fields)
+
+    def datasets(self) -> tuple[str, ...]:
+        return text.TEXTS
+
+    def kind(self, data_name: str) -> str:
+        return "words"
+
+    def choices(self, data_name: str) -> tuple[Choice, ...]:
+        refs = (reference.MASK,) if self.name == "mask" else reference.EDIT
+        return tuple(Choice(s) for s in discrete.SAMPLERS) + tuple(
+            Choice(s, steps=True, reference=True, max_steps=REFERENCE_MAX_STEPS) for s in refs
+        )
+
+    def plan(self, req: TextRequest, device: str | None = None) -> core.Plan:
+        return text_plan(req, device)
+
+    def reference_steps(self, choice, data_name, n, seed, steps, eta, device):
+        vocab = text.vocab(data_name)
+        model, _ = text_model(self.name, data_name, device)
+        g = make_generator(seed + 1, device)
+        if choice.sampler == reference.MASK:
+            x = torch.full((n, vocab.length), vocab.MASK, device=device)
+            return reference.amused_steps(
+                lambda x: textmodel.char_logits(model, x, vocab, "mask"), x, vocab.MASK, steps, g
+            )
+        _, x, _ = start(TextRequest(process="edit", data=data_name, n=n, seed=seed), device)
+        return reference.discrete_ddim_steps(
+            lambda x, t: textmodel.char_logits(model, x, vocab, "edit-v1", t),
+            x,
+            steps,
+            choice.sampler.endswith("+loo"),
+            g,
+        )
+
+    def evaluations(self, choice, data_name, steps):
+        """A network call per step; the leave-one-out corrector adds one per step but the last."""
+        k = self.total_steps(choice, data_name, steps)
+        return 2 * k - 1 if choice.sampler.endswith("+loo") else k
+
+    def total_steps(self, choice, data_name, steps):
+        """udm's rules undo one corruption per step (l steps); the schedulers take their K."""
+        return super().total_steps(choice, data_name, steps) if choice.reference else text.vocab(data_name).length
+
+    def decode(self, data_name: str, x: torch.Tensor) -> list[str]:
+        return text.vocab(data_name).decode(x.cpu())
+
+    def train_config(self, data_name: str, small: bool = False, **overrides):
+        return config_with(textmodel.default_config(self.name, data_name, small=small), **overrides)
+
+    def train(self, cfg, out, progress: bool = True):
+        return textmodel.train(cfg, out, progress=progress)
+
+    def forget(self) -> None:
+        _models.forget()
+
+
+register(TextProcess("mask", "the mask model: [MASK] corruption of fixed-length words, a BERT posterior", "Mask"))
+register(TextProcess("edit", "the edit model: random token replacement in fixed-length words", "Edit"))

@@ -121,13 +121,13 @@ def loss(model, x0: torch.Tensor, vocab: text.Vocab, process: str) -> torch.Tens
     t = torch.randint(1, n + 1, (b,), device=x0.device)
     gen = torch.Generator(device=x0.device).manual_seed(int(torch.randint(2**62, (1,))))
     if process == "mask":
-        x_t = discrete.MaskForward(n, vocab.V).sample_batch(x0, t, gen)
+        x_t = discrete.MaskForward(n, vocab.V).draw(x0, t, gen)
         logits = char_logits(model, x_t, vocab, "mask")
         hidden = x_t == vocab.MASK
         return nnf.cross_entropy(logits[hidden], x0[hidden])
     half = b // 2
-    v2 = discrete.EditForward(n, vocab.V, distinct=True).sample_batch(x0[:half], t[:half], gen)
-    v1 = discrete.EditForward(n, vocab.V, distinct=False).sample_batch(x0[half:], t[half:], gen)
+    v2 = discrete.EditForward(n, vocab.V, distinct=True).draw(x0[:half], t[:half], gen)
+    v1 = discrete.EditForward(n, vocab.V, distinct=False).draw(x0[half:], t[half:], gen)
     logits = torch.cat(
         [
             char_logits(model, v2, vocab, "edit-v2", t[:half]),
@@ -186,9 +186,9 @@ def held_out_accuracy(model, vocab: text.Vocab, process: str, seed: int = 0) -> 
         variants = ["mask"] if process == "mask" else ["edit-v2", "edit-v1"]
         for variant in variants:
             if variant == "mask":
-                x_t = discrete.MaskForward(vocab.length, vocab.V).sample(x0, t, g)
+                x_t = discrete.MaskForward(vocab.length, vocab.V).draw(x0, t, g)
             else:
-                x_t = discrete.EditForward(vocab.length, vocab.V, variant == "edit-v2").sample(x0, t, g)
+                x_t = discrete.EditForward(vocab.length, vocab.V, variant == "edit-v2").draw(x0, t, g)
             logits = char_logits(model, x_t, vocab, variant, t)
             if variant != "mask":  # the best *other* token: the edit is located, as a mask shows it
                 logits = logits.scatter(2, x_t.unsqueeze(2), float("-inf"))

@@ -195,19 +195,6 @@ class ColdTrainConfig:
             raise ValueError("steps, batch_size and T must be ≥ 1")
 
 
-def cold_loss(restorer: torch.nn.Module, forwards: list, x0: torch.Tensor) -> torch.Tensor:
-    """L1 restoration loss, each example with a random variant and t ~ U{1..T}."""
-    n, T = x0.shape[0], forwards[0].T
-    v = torch.randint(0, len(forwards), (n,), device=x0.device)
-    t = torch.randint(1, T + 1, (n,), device=x0.device)
-    x_t, noise = torch.empty_like(x0), torch.randn_like(x0)
-    for k, fwd in enumerate(forwards):
-        i = v == k
-        if i.any():
-            x_t[i] = fwd.sample_batch(x0[i], t[i], noise[i])
-    return (restorer(x_t, t, v) - x0).abs().mean()
-
-
 def train_cold(cfg: ColdTrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
     """Train the restorer; save EMA weights, config and a model card to `out`."""
     from . import cold
@@ -222,7 +209,7 @@ def train_cold(cfg: ColdTrainConfig, out: Path, *, progress: bool = True) -> dic
         **nets.unet_config(data.shape(cfg.data)[-1], small=cfg.small),
     }
     model, summary, acc = fit(
-        nets.build(**net), lambda m, b: cold_loss(m, forwards, b), x0, cfg, f"train cold {cfg.data}", progress
+        nets.build(**net), lambda m, b: cold.loss(m, forwards, b), x0, cfg, f"train cold {cfg.data}", progress
     )
     if acc.is_main_process:
         config = {

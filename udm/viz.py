@@ -105,6 +105,12 @@ def latent_images(z: torch.Tensor, size: int = 28) -> torch.Tensor:
 PATH_COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 
 
+def viewable(x: torch.Tensor) -> torch.Tensor:
+    """What `picture` draws for x: images (N, 1, H, W) and points (N, 2) as they are, an image latent
+    (N, C ≠ 1, h, w) as `latent_images`."""
+    return latent_images(x) if x.dim() == 4 and x.shape[1] != 1 else x
+
+
 def latent_paths(
     paths: np.ndarray,
     *,

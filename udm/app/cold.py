@@ -56,14 +56,14 @@ def _request(degradation, sigma, mode, t, start_noise, fresh, seed, n, sampler) 
     degradation = choice(degradation, "degradation", cold.DEGRADATIONS)
     mode = choice(mode, "mode", ("generate", "restore"))
     # every input is checked, also those this mode or sampler does not use
-    restore_from, fresh = whole(t, "restore from t", 1, 1000), number(fresh, "fresh-noise share", 0.0, 1.0)
+    restore_from, fresh = whole(t, "restore from t"), number(fresh, "fresh-noise share")
     return cp.ColdRequest(
         degradation=degradation,
         sampler=sampler,
-        sigma=number(sigma, "forward noise σ", 0.0, 1.0),
+        sigma=number(sigma, "forward noise σ"),
         n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
-        seed=whole(seed, "seed", 0, 2**31 - 1),
-        start_noise=number(start_noise, "x_T noise", 0.0, cp.MAX_START_NOISE),
+        seed=whole(seed, "seed"),
+        start_noise=number(start_noise, "x_T noise"),
         fresh=None if sampler == "naive" else fresh,
         restore_from=restore_from if mode == "restore" else None,
         data=DATA,

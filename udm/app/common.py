@@ -35,24 +35,28 @@ def session_state() -> gr.State:
     return gr.State(None, time_to_live=STATE_SECONDS)
 
 
-def whole(value, name: str, lo: int, hi: int) -> int:
-    """A finite whole number in [lo, hi], or a gr.Error saying what is allowed."""
+def whole(value, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """A widget's value as a whole number (a gr.Error naming the field otherwise), within [lo, hi] when
+    given: the app's own caps on what a request may cost; the library checks the rest."""
+    bounds = f" between {lo} and {hi}" if lo is not None else ""
     try:
         f = float(value)
     except (TypeError, ValueError, OverflowError):  # OverflowError: an int past float's range
-        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {_short(value)}") from None
-    if not math.isfinite(f) or f != int(f) or not lo <= f <= hi:
-        raise gr.Error(f"{name} must be a whole number between {lo} and {hi}, got {_short(value)}")
-    return int(f)
+        raise gr.Error(f"{name} must be a whole number{bounds}, got {_short(value)}") from None
+    if not math.isfinite(f) or f != int(f) or (lo is not None and not lo <= f <= hi):
+        raise gr.Error(f"{name} must be a whole number{bounds}, got {_short(value)}")
+    return int(value) if isinstance(value, int) else int(f)  # (a large int stays exact)
 
 
-def number(value, name: str, lo: float, hi: float) -> float:
+def number(value, name: str, lo: float | None = None, hi: float | None = None) -> float:
+    """A widget's value as a finite number (a gr.Error naming the field otherwise), within [lo, hi] when given."""
+    bounds = f" between {lo} and {hi}" if lo is not None else ""
     try:
         f = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {_short(value)}") from None
-    if not math.isfinite(f) or not lo <= f <= hi:
-        raise gr.Error(f"{name} must be a number between {lo} and {hi}, got {_short(value)}")
+        raise gr.Error(f"{name} must be a number{bounds}, got {_short(value)}") from None
+    if not math.isfinite(f) or (lo is not None and not lo <= f <= hi):
+        raise gr.Error(f"{name} must be a number{bounds}, got {_short(value)}")
     return f
 
 

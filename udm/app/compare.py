@@ -14,8 +14,8 @@ import gradio as gr
 import torch
 
 from .. import compare, data, text, viz
-from .. import encoding_pipeline as ep
 from .. import pipeline as hp
+from .. import process as udm_process
 from .common import (
     SAMPLING,
     choice,
@@ -49,7 +49,6 @@ SWEEP_MAX_SAMPLES = 256
 RUN_BUDGET = 32_000
 SWEEP_BUDGET = 64_000
 SWEEP_CACHE = 32  # quality-vs-steps results kept (a few numbers each)
-TEXT_MAX_STEPS = 100  # the text schedulers (AmusedScheduler, DiscreteDDIMScheduler) on five-letter words
 SHOWN = 16  # images a picture shows
 DEFAULTS = [("ddpm", 50), ("ddim", 50), ("analytic-ddim", 50), (NONE, 50)]
 
@@ -80,35 +79,27 @@ def _frame(process: str, name: str, frame) -> viz.Image.Image:
     return viz.side_by_side(*pics)
 
 
-def _entries(process, slots) -> tuple[compare.Entry, ...]:
-    valid = compare.samplers(process)
-    stepped = process in compare.STEPPED
+def _entries(process, name, slots) -> tuple[compare.Entry, ...]:
+    """The chosen slots as entries; the request checks them (steps and η are kept only where they apply)."""
+    runs = udm_process.get(process)
     out = []
     for k, (sampler, steps, eta) in enumerate(slots):
-        # every slot's numbers are checked, used or not: a malformed request is refused, not half-read
-        steps = whole(steps, f"steps of sampler {k + 1}", 1, 1000)
-        eta = number(eta, f"η of sampler {k + 1}", 0.0, 1.0)
+        # every slot's numbers are read, used or not: a malformed request is refused, not half-read
+        steps, eta = whole(steps, f"steps of sampler {k + 1}"), number(eta, f"η of sampler {k + 1}")
         if sampler in (None, "", NONE):
             continue
-        sampler = choice(sampler, f"sampler {k + 1}", valid)
-        needs_steps = stepped or sampler in (compare.DIFFUSERS_MASK, *compare.DIFFUSERS_EDIT)
-        if needs_steps and not stepped and steps > TEXT_MAX_STEPS:
-            raise gr.Error(f"steps of sampler {k + 1} must be a whole number between 1 and {TEXT_MAX_STEPS}")
-        out.append(
-            compare.Entry(sampler, steps if needs_steps else None, eta if sampler in compare.ETA_SAMPLERS else None)
-        )
+        c = runs.choice(name, sampler)
+        out.append(compare.Entry(sampler, steps if c.steps else None, eta if c.eta else None))
     if not out:
         raise gr.Error("choose at least one sampler")
     return tuple(out)
 
 
 def _request(process, name, slots, seed, n, lo=1, cap=TAB_MAX_SAMPLES) -> compare.Request:
-    process = choice(process, "process", compare.PROCESSES)
+    process = choice(process, "process", compare.processes())
     name = choice(name, "data", compare.datasets(process))
-    entries = _entries(process, slots)
-    return compare.Request(
-        process, name, entries, n=whole(n, "number of samples", lo, cap), seed=whole(seed, "seed", 0, 2**31 - 1)
-    )
+    n = whole(n, "number of samples", lo, cap)
+    return compare.Request(process, name, _entries(process, name, slots), n=n, seed=whole(seed, "seed"))
 
 
 def _within_budget(cost: int, budget: int, what: str) -> None:
@@ -214,11 +205,8 @@ def scrub(play: Lockstep | None, p):
 
 # ---------------------------------------------------------------- quality against the number of steps
 def metric(process: str, name: str) -> str:
-    if process in ("mask", "edit") or (process == "encoding" and ep.is_words(name)):
-        return "valid"
-    if name == "mnist28":
-        return "frechet"
-    return "sliced_wasserstein"
+    kind = udm_process.get(process).kind(name)
+    return {"words": "valid", "points": "sliced_wasserstein"}.get(kind, "frechet")
 
 
 _sweep_cache: OrderedDict[tuple, tuple] = OrderedDict()  # (request at one K) → rows; least recent goes first
@@ -245,8 +233,8 @@ def sweep(process, name, *args, progress=gr.Progress()):
     """Quality against K ∈ {5, 10, 20, 50, 100} for the chosen samplers: a plot and a table (cached)."""
     *slot_args, seed, n = args
     req = _request(process, name, _slots(slot_args), seed, n, lo=SWEEP_MIN_SAMPLES, cap=SWEEP_MAX_SAMPLES)
-    if req.process not in compare.STEPPED:
-        raise gr.Error("quality against steps is for samplers with a step count: hot diffusion and encoding")
+    if not all(c.steps for c in req.choices()):
+        raise gr.Error("quality against steps is for samplers with a step count (hot diffusion, encoding)")
     entries = tuple(dict.fromkeys(replace(e, steps=1) for e in req.entries))  # one per sampler and η
     points = [replace(req, entries=tuple(replace(e, steps=k) for e in entries)) for k in SWEEP_STEPS]
     _within_budget(sum(compare.image_cost(p) for p in points), SWEEP_BUDGET, "this quality-vs-steps panel")
@@ -272,11 +260,13 @@ def sweep(process, name, *args, progress=gr.Progress()):
 
 
 def _process_changed(process):
-    process = choice(process, "process", compare.PROCESSES)
-    names, valid = compare.datasets(process), compare.samplers(process)
-    picks = [s for s, _ in DEFAULTS if s in valid] or list(valid[:2])
-    picks = (picks + [NONE] * SLOTS)[:SLOTS] if process == "hot" else (list(valid[:2]) + [NONE] * SLOTS)[:SLOTS]
+    """The datasets and samplers of the chosen process: only valid choices are offered."""
+    process = choice(process, "process", compare.processes())
+    names = compare.datasets(process)
     default = "mnist28" if "mnist28" in names else names[0]
+    valid = compare.samplers(process, default)
+    picks = [s for s, _ in DEFAULTS if s in valid] if process == "hot" else list(valid[:2])
+    picks = (picks + [NONE] * SLOTS)[:SLOTS]
     return (
         gr.update(choices=list(names), value=default),
         *[gr.update(choices=[NONE, *valid], value=p) for p in picks],
@@ -287,7 +277,7 @@ def build() -> gr.Blocks:
     with gr.Blocks() as tab:
         gr.Markdown(INTRO)
         with gr.Row():
-            process = gr.Dropdown(list(compare.PROCESSES), value="hot", label="process")
+            process = gr.Dropdown(list(compare.processes()), value="hot", label="process")
             name = gr.Dropdown(list(data.DATASETS), value="mnist28", label="data")
             seed = gr.Number(0, precision=0, label="seed")
             n = gr.Slider(1, TAB_MAX_SAMPLES, value=16, step=1, label="samples")
@@ -295,7 +285,7 @@ def build() -> gr.Blocks:
         with gr.Row():
             for k, (s, steps) in enumerate(DEFAULTS):
                 with gr.Column(min_width=180):
-                    sampler = gr.Dropdown([NONE, *compare.samplers("hot")], value=s, label=f"sampler {k + 1}")
+                    sampler = gr.Dropdown([NONE, *compare.samplers("hot", "mnist28")], value=s, label=f"sampler {k + 1}")
                     k_steps = gr.Number(steps, precision=0, label="steps K", minimum=1, maximum=1000)
                     eta = gr.Slider(0, 1, value=0, step=0.05, label="η (DDIM types)")
                 slot_inputs += [sampler, k_steps, eta]

@@ -11,7 +11,7 @@ from functools import lru_cache
 import gradio as gr
 import torch
 
-from .. import checkpoint, encoding, judge, text, viz
+from .. import checkpoint, encoding, judge, process, text, viz
 from .. import encoding_pipeline as ep
 from ..data import digit_from_picture, to_model
 from ..judge import word_scores
@@ -65,16 +65,15 @@ def _render(name: str):
 def _request(name, sampler, steps, eta, temperature, seed, n) -> ep.EncodingRequest:
     name = choice(name, "data", ENCODING_DATA)
     sampler = choice(sampler, "sampler", encoding.SAMPLERS)
-    T = ep.encoding_T(name)
-    # checked for every sampler and data set, used by DDIM (η) and by words (temperature)
-    eta, temperature = number(eta, "η", 0.0, 1.0), number(temperature, "temperature", 0.0, ep.MAX_TEMPERATURE)
+    # read for every sampler and data set, used by DDIM (η) and by words (temperature)
+    eta, temperature = number(eta, "η"), number(temperature, "temperature")
     return ep.EncodingRequest(
         data=name,
         sampler=sampler,
-        steps=whole(steps, "steps", 1, T),
+        steps=whole(steps, "steps"),
         n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
-        seed=whole(seed, "seed", 0, 2**31 - 1),
-        eta=eta if sampler == "ddim" else None,
+        seed=whole(seed, "seed"),
+        eta=eta if process.get("encoding").choice(name, sampler).eta else None,
         temperature=temperature if ep.is_words(name) else 0.0,
     )
 
@@ -164,7 +163,7 @@ def round_trip(name, first, seed, levels=None, picture=None):
     T = ep.encoding_T(name)
     first = whole(first, "first held-out example", 0, _held_out_count(name) - ROUND_TRIP_N)
     ts = noise_levels(default_levels(T) if levels is None else levels, T)
-    seed = whole(seed, "seed", 0, 2**31 - 1)
+    seed = whole(seed, "seed")
     mine = uploaded_picture(picture, "your digit")
     if mine is not None and ep.is_words(name):
         raise gr.Error("your digit goes with the mnist28 model; en5 round-trips held-out words")

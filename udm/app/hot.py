@@ -9,7 +9,8 @@ import gradio as gr
 import torch
 from PIL import Image
 
-from .. import data, hot, pipeline, viz
+from .. import data, hot, process, viz
+from .. import hot_pipeline as pipeline
 from .common import (
     SAMPLING,
     Trajectory,
@@ -50,15 +51,15 @@ def _request(dataset, model, sampler, steps, eta, seed, n) -> pipeline.HotReques
     dataset = choice(dataset, "dataset", data.DATASETS)
     cap = TAB_MAX_SAMPLES[data.kind(dataset)]
     sampler = choice(sampler, "sampler", hot.SAMPLERS)
-    eta = number(eta, "eta", 0.0, 1.0)  # checked for every sampler, used by the DDIM ones
+    eta = number(eta, "η")  # read for every sampler, used by those that take η
     return pipeline.HotRequest(
         data=dataset,
         model=choice(model, "model", pipeline.MODELS),
         sampler=sampler,
-        steps=whole(steps, "steps", 1, MAX_STEPS),
+        steps=whole(steps, "steps"),
         n=whole(n, "number of samples", 1, cap),
-        seed=whole(seed, "seed", 0, 2**31 - 1),
-        eta=None if sampler.endswith("ddpm") else eta,
+        seed=whole(seed, "seed"),
+        eta=eta if process.get("hot").choice(dataset, sampler).eta else None,
     )
 
 

@@ -79,9 +79,9 @@ def _request(process, dataset, model, temperature, seed, n, sampler, k=1, patter
         sampler=sampler,
         model=choice(model, "model", tp.MODELS),
         n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
-        seed=whole(seed, "seed", 0, 2**31 - 1),
-        k=whole(k, "k (positions per step)", 1, text.vocab(dataset).length),
-        temperature=number(temperature, "temperature", 0.05, tp.MAX_TEMPERATURE),
+        seed=whole(seed, "seed"),
+        k=whole(k, "k (positions per step)"),
+        temperature=number(temperature, "temperature"),
         pattern=pattern,
     )
 
