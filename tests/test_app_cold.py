@@ -65,7 +65,7 @@ def test_forward_strip(client):
         (("smudge", 0.0, "generate", 5, 0.0, 0.0, 0, 4), "unknown degradation"),
         (("mask", 0.2, "generate", 5, 0.0, 0.0, 0, 4), "no trained restorer for mask"),
         (("blur", 0.0, "restore", 11, 0.0, 0.0, 0, 4), "between 1 and T=10"),
-        (("blur", 0.0, "restore", 0, 0.0, 0.0, 0, 4), "restore from t"),
+        (("blur", 0.0, "restore", 0, 0.0, 0.0, 0, 4), "restore-from t must be ≥ 1"),
         (("blur", 0.0, "generate", 5, 2.0, 0.0, 0, 4), "x_T noise"),
         (("blur", 0.0, "generate", 5, 0.0, 0.0, 0, 33), "number of samples"),
         (("blur", "lots", "generate", 5, 0.0, 0.0, 0, 4), "forward noise"),

@@ -87,8 +87,8 @@ def test_quality_vs_steps_keeps_samplers_apart_by_eta(client):
     [
         (("hot", "moons", *slots(), 0, 8), "choose at least one sampler"),
         (("warm", "moons", *slots(("ddim", 5)), 0, 8), "unknown process"),
-        (("hot", "moons", *slots(("ddim", 0)), 0, 8), "steps of sampler 1"),
-        (("hot", "moons", *slots(("plms", 5)), 0, 8), "unknown sampler 1"),
+        (("hot", "moons", *slots(("ddim", 0)), 0, 8), r"sampler 1 \(ddim\) needs a number of steps"),
+        (("hot", "moons", *slots(("plms", 5)), 0, 8), "sampler 1: unknown sampler"),
         (("hot", "moons", *slots(("ddim", 5)), 0, 99), "number of samples"),
         (("mask", "en5", *slots(("naive", 5)), -1, 8), "seed"),
     ],

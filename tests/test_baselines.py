@@ -13,7 +13,6 @@ from udm import core, discrete, hot, oracle, schedule, text
 from udm import text_pipeline as tp
 from udm.data import Mixture
 from udm.device import make_generator
-
 from udm.reference import diffusers_scheduler, diffusers_steps
 
 SCH = schedule.linear()  # T = 1000

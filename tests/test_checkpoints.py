@@ -131,7 +131,7 @@ def test_text_checkpoint_reloads_offline_with_the_same_logits(name, tmp_path):
 @pytest.mark.parametrize("name", ["mnist28", "en5"])
 def test_encoding_model_is_complete_and_reconstructs_at_t1(name):
     from udm import encoding, hot, schedule
-    from udm.train import encoding_data
+    from udm.data import encoding_data
 
     folder = checkpoint.path(f"encoding-{name}")
     for f in ("model.safetensors", "config.json", "README.md", "quality.json"):
@@ -154,6 +154,6 @@ def test_encoding_mnist_draws_digits():
     from udm import encoding_pipeline as ep
 
     process.forget_models()
-    x = ep.decode("mnist28", core.last(ep.encoding_steps(ep.EncodingRequest("mnist28", "ddpm", 50, 64, 0))).x_s)
+    x = ep.decode("mnist28", core.last(ep.encoding_plan(ep.EncodingRequest("mnist28", "ddpm", 50, 64, 0)).steps()).x_s)
     s = judge.evaluate("mnist28", x)
     assert s["confident"] > 0.5 and s["distinct"] > 0.9

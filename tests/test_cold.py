@@ -82,7 +82,7 @@ def test_perfect_restorer_returns_x0_from_any_t(name, sampler, sigma, digits):
     g = torch.Generator().manual_seed(0)
     for t in (1, T // 2, T):
         x_t = fwd.sample(x0, t, torch.randn(x0.shape, generator=g))
-        steps = list(cold.sample(PerfectRestorer(x0), reverse, x_t, t, g))
+        steps = list(cold.plan(PerfectRestorer(x0), reverse, x_t, t, g).steps())
         assert [s.t for s in steps] == list(range(t, 0, -1))
         torch.testing.assert_close(steps[-1].x_s, x0, atol=1e-5, rtol=0)
         if sigma == 0:  # every intermediate state is exactly F_s(x_0) too
@@ -110,8 +110,8 @@ def test_improved_rule_carries_the_residual_down_to_x1_and_returns_x0_hat(digits
     F = fwd.degradation
     x_T = fwd.sample(x0, T, torch.zeros_like(x0))
     g = torch.Generator().manual_seed(0)
-    improved = list(cold.sample(ShiftedRestorer(x0, err), cold.make_reverse("improved", fwd), x_T, T, g))
-    naive = list(cold.sample(ShiftedRestorer(x0, err), cold.make_reverse("naive", fwd), x_T, T, g))
+    improved = list(cold.plan(ShiftedRestorer(x0, err), cold.make_reverse("improved", fwd), x_T, T, g).steps())
+    naive = list(cold.plan(ShiftedRestorer(x0, err), cold.make_reverse("naive", fwd), x_T, T, g).steps())
     torch.testing.assert_close(improved[-2].x_s, F(x0, 1) + F(err, 1) - F(err, T), atol=1e-4, rtol=0)
     torch.testing.assert_close(naive[-2].x_s, F(x0 + err, 1), atol=1e-5, rtol=0)
     for run in (improved, naive):
@@ -130,7 +130,7 @@ def test_sigma_zero_is_the_limit_of_small_sigma(name, digits):
     for sigma in (0.0, 1e-7):
         fwd = cold.ColdForward(cold.Degradation(name, T), sigma)
         x_T = fwd.sample(x0, T, torch.zeros_like(x0))
-        steps = list(cold.sample(restorer, cold.make_reverse("improved", fwd), x_T, T, torch.Generator().manual_seed(0)))
+        steps = list(cold.plan(restorer, cold.make_reverse("improved", fwd), x_T, T, torch.Generator().manual_seed(0)).steps())
         finals.append(torch.stack([s.x_s for s in steps]))
     torch.testing.assert_close(finals[0], finals[1], atol=1e-5, rtol=0)
 
@@ -145,12 +145,12 @@ def test_sigma_noise_is_carried_by_improved_and_fresh_for_naive(name, digits):
     x_T = fwd.sample(x0, T, noise)
     F = fwd.degradation
     g = torch.Generator().manual_seed(0)
-    for step in cold.sample(PerfectRestorer(x0), cold.make_reverse("improved", fwd), x_T, T, g):
+    for step in cold.plan(PerfectRestorer(x0), cold.make_reverse("improved", fwd), x_T, T, g).steps():
         if step.s > 0:
             torch.testing.assert_close(step.x_s - F(x0, step.s), sigma * noise, atol=1e-5, rtol=0)
     residuals = [
         step.x_s - F(x0, step.s)
-        for step in cold.sample(PerfectRestorer(x0), cold.make_reverse("naive", fwd), x_T, T, g)
+        for step in cold.plan(PerfectRestorer(x0), cold.make_reverse("naive", fwd), x_T, T, g).steps()
         if step.s > 0
     ]
     spread = torch.stack(residuals).std().item()
@@ -181,7 +181,7 @@ def test_sigma_zero_generation_is_deterministic_and_noise_brings_diversity(digit
             x_T = fwd.degradation(x0, T)
             reverse = cold.make_reverse(sampler, fwd)
             outs = [
-                core.last(cold.sample(restorer, reverse, x_T, T, torch.Generator().manual_seed(s))).x_s for s in (0, 1)
+                core.last(cold.plan(restorer, reverse, x_T, T, torch.Generator().manual_seed(s)).steps()).x_s for s in (0, 1)
             ]
             assert torch.equal(outs[0], outs[1]) == same, (sampler, sigma)
             if sigma == 0:  # identical starts in one batch: identical results
@@ -190,7 +190,7 @@ def test_sigma_zero_generation_is_deterministic_and_noise_brings_diversity(digit
         fwd = cold.ColdForward(cold.Degradation("blur", T), 0.2)
         prior = cold.FinalPrior(fwd.degradation, torch.ones(1), torch.full((1, 1), -0.7), torch.zeros(1, 1))
         starts = prior.sample(4, (1, 28, 28), 0.2, torch.Generator().manual_seed(0))
-        out = core.last(cold.sample(restorer, cold.make_reverse("improved", fwd), starts, T, torch.Generator())).x_s
+        out = core.last(cold.plan(restorer, cold.make_reverse("improved", fwd), starts, T, torch.Generator()).steps()).x_s
         assert (out[0] - out[1]).abs().mean() > 1e-3
 
 

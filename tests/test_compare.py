@@ -93,7 +93,7 @@ def _same(a, b):
 def test_one_hot_sampler_equals_it_alone(tiny_checkpoints, name, sampler):
     req = compare.Request("hot", name, (compare.Entry(sampler, 5),), n=6, seed=3)
     (r,) = compare.run(req, "cpu")
-    alone = core.last(hp.hot_steps(hp.HotRequest(data=name, sampler=sampler, steps=5, n=6, seed=3), "cpu")).x_s
+    alone = core.last(hp.hot_plan(hp.HotRequest(data=name, sampler=sampler, steps=5, n=6, seed=3), "cpu").steps()).x_s
     assert _same(r.final, hp.to_data(name, alone))
     assert r.evaluations == 5 and len(r.frames) == 5 and r.batched_with == 1
 
@@ -102,7 +102,7 @@ def test_batched_samplers_each_match_their_own_run(tiny_checkpoints):
     entries = (compare.Entry("ddim", 4), compare.Entry("ddpm", 4), compare.Entry("analytic-ddim", 4))
     results = compare.run(compare.Request("hot", "moons", entries, n=50, seed=1), "cpu")
     assert all(r.batched_with == 3 for r in results)
-    ddim = hp.to_data("moons", core.last(hp.hot_steps(hp.HotRequest("moons", "ddim", 4, 50, 1), "cpu")).x_s)
+    ddim = hp.to_data("moons", core.last(hp.hot_plan(hp.HotRequest("moons", "ddim", 4, 50, 1), "cpu").steps()).x_s)
     assert torch.allclose(results[0].final, ddim, atol=1e-5)  # deterministic: the batch changes nothing
     assert not torch.allclose(results[1].final, ddim, atol=1e-3)
 
@@ -116,7 +116,7 @@ def test_cold_naive_and_improved_share_one_restorer_call_per_step(tiny_checkpoin
     T = cp.cold_T("mnist28")
     assert calls == [6] * T and naive.batched_with == improved.batched_with == 2  # one call of 2 × 3 per step
     for r, rule in ((naive, "naive"), (improved, "improved")):  # σ = 0: no noise, so each equals its lone run
-        alone = core.last(cp.cold_steps(cp.ColdRequest("fade", rule, n=3, seed=4), "cpu")).x_s
+        alone = core.last(cp.cold_plan(cp.ColdRequest("fade", rule, n=3, seed=4), "cpu").steps()).x_s
         assert torch.allclose(r.final, hp.to_data("mnist28", alone), atol=1e-5)  # (a batch of 6 sums in its order)
 
 
@@ -132,7 +132,7 @@ def test_encoding_and_mask_samplers_batch_edit_variants_do_not(tiny_checkpoints)
     entries = (compare.Entry("ddpm", 3), compare.Entry("ddim", 3))
     ddpm, ddim = compare.run(compare.Request("encoding", "mnist28", entries, n=4, seed=2), "cpu")
     assert ddpm.batched_with == ddim.batched_with == 2
-    alone = core.last(ep.encoding_steps(ep.EncodingRequest("mnist28", "ddim", 3, 4, 2), "cpu")).x_s
+    alone = core.last(ep.encoding_plan(ep.EncodingRequest("mnist28", "ddim", 3, 4, 2), "cpu").steps()).x_s
     # DDIM draws no noise: the batch changes nothing but the network's summation order
     assert torch.allclose(ddim.final, ep.decode("mnist28", alone), atol=1e-5)
     entries = (compare.Entry("naive"), compare.Entry("improved"))
@@ -205,16 +205,16 @@ def test_diffusers_schedulers_run_on_the_same_network(tiny_checkpoints):
 
 def test_other_processes_one_sampler_equals_it_alone(tiny_checkpoints):
     (r,) = compare.run(compare.Request("mask", "en5", (compare.Entry("improved"),), n=5, seed=2), "cpu")
-    alone = core.last(tp.text_steps(tp.TextRequest("mask", "en5", "improved", n=5, seed=2), "cpu")).x_s
+    alone = core.last(tp.text_plan(tp.TextRequest("mask", "en5", "improved", n=5, seed=2), "cpu").steps()).x_s
     assert r.final == text.vocab("en5").decode(alone)
     (r,) = compare.run(compare.Request("encoding", "mnist28", (compare.Entry("ddim", 3),), n=4, seed=2), "cpu")
-    alone = core.last(ep.encoding_steps(ep.EncodingRequest("mnist28", "ddim", 3, 4, 2), "cpu")).x_s
+    alone = core.last(ep.encoding_plan(ep.EncodingRequest("mnist28", "ddim", 3, 4, 2), "cpu").steps()).x_s
     assert torch.equal(r.final, ep.decode("mnist28", alone)) and r.evaluations == 5
     (r,) = compare.run(compare.Request("cold", "mnist28", (compare.Entry("blur σ=0 improved"),), n=3, seed=4), "cpu")
-    alone = core.last(cp.cold_steps(cp.ColdRequest("blur", "improved", n=3, seed=4), "cpu")).x_s
+    alone = core.last(cp.cold_plan(cp.ColdRequest("blur", "improved", n=3, seed=4), "cpu").steps()).x_s
     assert torch.equal(r.final, hp.to_data("mnist28", alone))
     (r,) = compare.run(compare.Request("edit", "en5", (compare.Entry("improved"),), n=5, seed=6), "cpu")
-    alone = core.last(tp.text_steps(tp.TextRequest("edit", "en5", "improved", n=5, seed=6), "cpu")).x_s
+    alone = core.last(tp.text_plan(tp.TextRequest("edit", "en5", "improved", n=5, seed=6), "cpu").steps()).x_s
     assert r.final == text.vocab("en5").decode(alone) and r.evaluations == 5
 
 

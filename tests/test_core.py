@@ -11,7 +11,7 @@ POST = hot.EpsPosterior(oracle.MixtureEps(data.gaussians8(), SCH), SCH)
 
 
 def _records(name="ddpm", K=20, seed=0, n=64):
-    return list(hot.sample(POST, hot.make_reverse(name, SCH), (n, 2), K, make_generator(seed, "cpu")))
+    return list(hot.plan(POST, hot.make_reverse(name, SCH), (n, 2), K, make_generator(seed, "cpu")).steps())
 
 
 def test_records_chain_and_end_at_x0_hat():

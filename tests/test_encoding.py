@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from udm import core, encoding, hot, schedule
+from udm import core, encoding, hot, nets, schedule
 from udm import encoding_pipeline as ep
 from udm.cli import main
 
-_IMAGE_ENCODER = encoding.ImageEncoder(latent=4, width=8)
-_WORD_ENCODER = encoding.WordEncoder(vocab=26, length=5, dim=16, hidden=16)
+_IMAGE_ENCODER = nets.ImageEncoder(latent=4, width=8)
+_WORD_ENCODER = nets.WordEncoder(vocab=26, length=5, dim=16, hidden=16)
 
 
 @settings(max_examples=40, deadline=None)
@@ -57,7 +57,7 @@ class FixedEncoder(torch.nn.Module):
     def __init__(self):
         super().__init__()
         e = torch.randn(V, D, generator=torch.Generator().manual_seed(1))
-        self.register_buffer("table", encoding.normalise(e, (1,)))
+        self.register_buffer("table", nets.normalise(e, (1,)))
 
     def forward(self, x):
         return self.table[x]
@@ -80,12 +80,12 @@ class ExactDecoder(torch.nn.Module):
 def _exact_model(sched, log_prior=None):
     enc = FixedEncoder()
     dec = ExactDecoder(sched, enc.table, PROBS.log() if log_prior is None else log_prior)
-    return encoding.EncodingModel("words", enc, dec)
+    return nets.EncodingModel("words", enc, dec)
 
 
 def _frequencies(model, sched, name, steps, eta=None, temperature=1.0, n=20000):
     reverse = encoding.make_reverse(model, sched, name, eta=eta, temperature=temperature)
-    out = core.last(encoding.sample(model, reverse, (n, L, D), steps, torch.Generator().manual_seed(0))).x_s
+    out = core.last(encoding.plan(model, reverse, (n, L, D), steps, torch.Generator().manual_seed(0)).steps()).x_s
     return torch.stack([torch.bincount(out[:, i], minlength=V).float() / n for i in range(L)])
 
 
@@ -110,7 +110,7 @@ def test_last_step_returns_the_decoder_output_not_a_latent():
     sched = schedule.make("cosine", 200)
     model = _exact_model(sched)
     reverse = encoding.make_reverse(model, sched, "ddim", temperature=0.0)
-    steps = list(encoding.sample(model, reverse, (8, L, D), 4, torch.Generator().manual_seed(3)))
+    steps = list(encoding.plan(model, reverse, (8, L, D), 4, torch.Generator().manual_seed(3)).steps())
     assert len(steps) == 4 and steps[-1].s == 0
     assert steps[-1].x_s.shape == (8, L) and steps[-1].x_s.dtype == torch.long
     assert torch.equal(steps[-1].x_s, steps[-1].x0_hat)
@@ -139,9 +139,9 @@ def test_unknown_sampler_and_bad_temperature():
 @pytest.mark.parametrize("name", ["mnist28", "en5"])
 def test_ddim_is_deterministic_for_a_seed(tiny_checkpoints, name):
     req = ep.EncodingRequest(data=name, sampler="ddim", steps=4, n=3, seed=5)
-    a, b = (core.last(ep.encoding_steps(req, "cpu")).x_s for _ in range(2))
+    a, b = (core.last(ep.encoding_plan(req, "cpu").steps()).x_s for _ in range(2))
     assert torch.equal(a, b)
-    other = core.last(ep.encoding_steps(ep.EncodingRequest(data=name, steps=4, n=3, seed=6), "cpu")).x_s
+    other = core.last(ep.encoding_plan(ep.EncodingRequest(data=name, steps=4, n=3, seed=6), "cpu").steps()).x_s
     assert not torch.equal(a, other)
     assert a.shape == ((3, 1, 28, 28) if name == "mnist28" else (3, 5))
 
@@ -174,7 +174,7 @@ def test_request_validation(tiny_checkpoints):
         with pytest.raises(ValueError, match=match):
             ep.EncodingRequest(**kwargs)
     with pytest.raises(ValueError, match="between 1 and T=1000"):
-        next(ep.encoding_steps(ep.EncodingRequest(steps=1001)))
+        next(ep.encoding_plan(ep.EncodingRequest(steps=1001)).steps())
 
 
 def test_round_trip_and_diagnostics(tiny_checkpoints):

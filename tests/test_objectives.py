@@ -6,10 +6,9 @@ import math
 
 import torch
 
-from udm import cold, discrete, encoding, hot, oracle, schedule, text, textmodel
-from udm.data import Mixture
-
+from udm import cold, discrete, encoding, hot, nets, oracle, schedule, text, textmodel
 from udm.cold import loss as cold_loss
+from udm.data import Mixture
 
 SCH = schedule.linear()  # T = 1000
 
@@ -283,7 +282,7 @@ def _assert_encoder_gets_gradient(model, x0, t):
 
 def test_encoding_loss_sends_gradient_into_the_image_encoder():
     torch.manual_seed(5)
-    model = encoding.build(**encoding.net_config("image", small=True))
+    model = nets.build(**nets.encoding_config("image", small=True))
     _assert_encoder_gets_gradient(model, torch.rand(2, 1, 28, 28) * 2 - 1, None)
 
 
@@ -300,8 +299,8 @@ class _LinearWordDecoder(torch.nn.Module):
 
 def test_encoding_loss_sends_gradient_into_the_word_encoder():
     torch.manual_seed(5)
-    enc = encoding.WordEncoder(TOY.V, TOY.length, dim=8, hidden=16)
-    model = encoding.EncodingModel("words", enc, _LinearWordDecoder(8, TOY.V))
+    enc = nets.WordEncoder(TOY.V, TOY.length, dim=8, hidden=16)
+    model = nets.EncodingModel("words", enc, _LinearWordDecoder(8, TOY.V))
     x0 = torch.randint(0, TOY.V, (4, TOY.length))
     _assert_encoder_gets_gradient(model, x0, None)
     _assert_encoder_gets_gradient(model, x0, torch.tensor([1, 10, 25, 50]))

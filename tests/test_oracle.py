@@ -15,7 +15,7 @@ POST = hot.EpsPosterior(oracle.MixtureEps(MIX, SCH), SCH)
 
 
 def _run(reverse, K, seed=0):
-    return core.last(hot.sample(POST, reverse, (N, 2), K, make_generator(seed, "cpu"))).x_s
+    return core.last(hot.plan(POST, reverse, (N, 2), K, make_generator(seed, "cpu")).steps()).x_s
 
 
 def _assert_matches_mixture(x):
@@ -119,7 +119,7 @@ def test_analytic_dpm_is_exact_for_isotropic_gaussian_data_at_any_step_count(K):
     )
     for name in ("analytic-ddpm", "analytic-ddim", "ddpm", "ddim"):
         x = core.last(
-            hot.sample(post, hot.make_reverse(name, SCH, stats=stats), (20_000, 2), K, make_generator(0, "cpu"))
+            hot.plan(post, hot.make_reverse(name, SCH, stats=stats), (20_000, 2), K, make_generator(0, "cpu")).steps()
         ).x_s.double()
         torch.testing.assert_close(x.mean(0), gauss.means[0], atol=0.02, rtol=0)
         var = x.var(0).mean().item()

@@ -44,7 +44,7 @@ def run(process, sampler, posterior_weights=WEIGHTS, k=1, seed=0):
         x0 = words[torch.multinomial(WEIGHTS, N, replacement=True, generator=g)]
         x_T = discrete.EditForward(3, V, distinct=variant == "edit-v2").draw(x0, 3, g)
         reverse = discrete.EditReverse(sampler, V)
-    return list(discrete.sample(post, reverse, x_T, 3, g, k=k))
+    return list(discrete.plan(post, reverse, x_T, 3, g, k=k).steps())
 
 
 @pytest.mark.parametrize("process", ["mask", "edit"])
@@ -165,7 +165,7 @@ def test_infill_never_changes_the_given_characters(sampler):
     from udm import text_pipeline as tp
 
     req = tp.TextRequest(process="mask", data="en5", sampler=sampler, model="exact", n=40, pattern="c?a?e")
-    for step in tp.text_steps(req, device="cpu"):
+    for step in tp.text_plan(req, device="cpu").steps():
         for x in (step.x_t, step.x0_hat, step.x_s):
             words = text.vocab("en5").decode(x)
             assert all(w[0] == "c" and w[2] == "a" and w[4] == "e" for w in words), words

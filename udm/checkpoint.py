@@ -47,12 +47,7 @@ def load_config(folder: Path) -> dict[str, Any]:
 def load(folder: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any], dict[str, torch.Tensor]]:
     """(network in eval mode on `device`, config, stats) of a checkpoint folder."""
     config = load_config(folder)
-    if config["process"] == "encoding":
-        from . import encoding
-
-        model = encoding.build(**config["net"])
-    else:
-        model = nets.build(**config["net"])
+    model = nets.build(**config["net"])
     load_model(model, str(folder / "model.safetensors"))
     stats_file = folder / "stats.safetensors"
     stats = load_file(str(stats_file)) if stats_file.is_file() else {}

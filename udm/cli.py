@@ -15,12 +15,15 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict:
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
+TRAIN_OPTIONS = ("steps", "batch_size", "lr", "seed", "schedule", "width", "layers", "soft")
+
+
 def _train(args: argparse.Namespace) -> int:
     p = process.get(args.process)
     name = args.data or p.default_data
     if name is None:
         raise ValueError(f"--data is required for {p.name}: one of {', '.join(p.datasets())}")
-    cfg = p.train_config(name, small=args.small, **_overrides(args, "steps", "batch_size", "lr", "seed", "schedule"))
+    cfg = p.train_config(name, small=args.small, **_overrides(args, *TRAIN_OPTIONS))
     out = Path(args.out) if args.out else checkpoint.path(p.checkpoint(name))
     summary = p.train(cfg, out, progress=not args.quiet)
     print(f"saved {out} ({summary})")
@@ -171,6 +174,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--schedule", help="hot, encoding: linear or cosine")
     t.add_argument("--seed", type=int)
+    t.add_argument("--width", type=int, help="mask, edit: the BERT's hidden size (default 128)")
+    t.add_argument("--layers", type=int, help="mask, edit: the BERT's layers (default 4)")
+    t.add_argument("--soft", type=float, help="mask, edit: weight in [0, 1] of the exact posterior as a target")
     t.add_argument("--small", action="store_true", help="tiny network (tests)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_train)

@@ -7,7 +7,7 @@ Images are (B, C, H, W) in model space [-1, 1]; t is an int in 0..T and F_0 is t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -282,13 +282,6 @@ def make_reverse(sampler: str, forward: ColdForward, fresh: float | None = None)
             raise ValueError("the naive sampler always draws fresh noise; 'fresh' applies to improved only")
         return ColdReverse(forward, 1.0)
     return ColdReverse(forward, 0.0 if fresh is None else fresh)
-
-
-def sample(
-    posterior: RestorerPosterior, reverse: ColdReverse, x_t: torch.Tensor, t_start: int, generator: torch.Generator
-) -> Iterator[core.Step]:
-    """Walk x_t (at strength `t_start`) down t_start, t_start − 1, …, 1 → 0: one record per step."""
-    return plan(posterior, reverse, x_t, t_start, generator).steps()
 
 
 def plan(

@@ -5,9 +5,7 @@ and the registry entry `ColdProcess`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import torch
@@ -150,13 +148,6 @@ def cold_start(
     return req.restore_from, x + req.start_noise * randn(x.shape, g) if req.start_noise > 0 else x, x0
 
 
-def cold_steps(
-    req: ColdRequest, device: str | None = None, originals: torch.Tensor | None = None
-) -> Iterator[core.Step]:
-    """The step records of one run, x in model space (restoring `originals` when given, see cold_start)."""
-    return cold_plan(req, device, originals).steps()
-
-
 def cold_plan(req: ColdRequest, device: str | None = None, originals: torch.Tensor | None = None) -> core.Plan:
     m = cold_model(req.data, device)
     posterior = m.posterior(req.degradation, req.sigma)
@@ -200,7 +191,7 @@ class ColdProcess(Process):
     def train_config(self, data_name: str, small: bool = False, **overrides):
         from .train import ColdTrainConfig
 
-        return config_with(ColdTrainConfig(data=data_name, small=small), **overrides)
+        return config_with(ColdTrainConfig(data=data_name, small=small), self.name, **overrides)
 
     def train(self, cfg, out, progress: bool = True):
         from .train import train_cold

@@ -87,16 +87,21 @@ class Request:
         if self.data not in p.datasets():
             raise ValueError(f"unknown dataset {self.data!r} for {self.process}; valid: {', '.join(p.datasets())}")
         check_range(len(self.entries), "the number of samplers", 1, MAX_SAMPLERS)
-        for e, c in zip(self.entries, self.choices()):
+        for k, e in enumerate(self.entries):
+            which = f"sampler {k + 1} ({e.sampler})"
+            try:
+                c = p.choice(self.data, e.sampler)
+            except ValueError as err:
+                raise ValueError(f"sampler {k + 1}: {err}") from None
             if c.steps and (e.steps is None or e.steps < 1):
-                raise ValueError(f"{e.sampler} needs a number of steps ≥ 1")
+                raise ValueError(f"{which} needs a number of steps ≥ 1")
             if c.steps and c.max_steps is not None:
-                check_range(e.steps, f"steps of {e.sampler}", 1, c.max_steps)
+                check_range(e.steps, f"steps of {which}", 1, c.max_steps)
             if e.eta is not None:
-                check_range(e.eta, "η", 0.0, 1.0)
+                check_range(e.eta, f"η of {which}", 0.0, 1.0)
             if e.eta not in (None, 0.0) and not c.eta:
                 with_eta = ", ".join(x.label for x in p.choices(self.data) if x.eta)
-                raise ValueError(f"η applies to {with_eta}, not {e.sampler}")
+                raise ValueError(f"η applies to {with_eta}, not {which}")
         check_seed(self.seed)
         check_range(self.n, "number of samples", 1, p.max_samples(self.data))
 

@@ -18,6 +18,7 @@ DatasetName = Literal["moons", "swissroll", "gaussians8", "checkerboard", "digit
 POINTS: tuple[str, ...] = ("moons", "swissroll", "gaussians8", "checkerboard")
 IMAGES: tuple[str, ...] = ("digits8", "mnist28")
 DATASETS: tuple[str, ...] = POINTS + IMAGES
+ENCODING: tuple[str, ...] = ("mnist28", "en5")  # the encoding model's data: digits, and words (udm.text)
 Split = Literal["train", "test"]
 HELD_OUT = 0.10  # fixed share of each image set kept for evaluation
 SPLIT_SEED = 0
@@ -162,3 +163,12 @@ def digit_from_picture(picture, *, size: int = 28, fit: int = 20) -> torch.Tenso
     out = np.zeros((size, size), dtype=np.float32)
     out[top : top + h, left : left + w] = small
     return torch.from_numpy(out.clip(0.0, 1.0))[None]
+
+
+def encoding_data(name: str, part: str = "train") -> torch.Tensor:
+    """x_0 for the encoding model: images in [-1, 1] (N, 1, 28, 28) or word tokens (N, l)."""
+    if name == "mnist28":
+        return to_model(images(name, part)[0])
+    from . import text
+
+    return text.tokens(name, part)

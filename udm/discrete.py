@@ -9,11 +9,12 @@ positions, t = 0..l.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
 
 import torch
+import torch.nn.functional as nnf
 
 from . import core
 
@@ -144,6 +145,14 @@ class Enumerated(Prediction):
     def sample(self, generator, temperature=1.0):
         return self._draw(self.weights, generator, temperature)
 
+    def marginals(self, V: int) -> torch.Tensor:
+        """(B, l, V) the per-position distributions of x_0 under these weights."""
+        w = self.weights / self.weights.sum(1, keepdim=True)
+        out = w.new_zeros(w.shape[0], self.words.shape[1], V)
+        for i in range(self.words.shape[1]):
+            out[:, i].index_add_(1, self.words[:, i].to(w.device), w)
+        return out
+
     def sample_differing(self, x_t, t, generator, temperature=1.0):
         ham = (self.words[None] != x_t[:, None]).sum(-1)  # (B, W)
         w = self.weights * (ham == t)
@@ -172,19 +181,30 @@ class ExactPosterior:
         n = words.shape[1]
         out = []
         for xb in x_t.split(self.chunk):
+            same = _matches(xb, words)  # (b, W) positions where x_t shows the word's token
             if self.process == "mask":
-                known = xb != self.mask  # (b, l)
-                ok = ((words[None] == xb[:, None]) | ~known[:, None]).all(-1)
+                ok = same == (xb != self.mask).sum(1, keepdim=True)  # every visible position agrees
                 w = prior * ok
             else:
-                ham = (words[None] != xb[:, None]).sum(-1)  # (b, W)
+                ham = n - same  # (b, W)
                 if self.process == "edit-v2":
                     w = prior * (ham == t)
                 else:
                     ways = torch.tensor([math.comb(n - h, t - h) if h <= t else 0 for h in range(n + 1)])
-                    w = prior * ways.to(xb.device)[ham].float()
+                    w = prior * ways.to(xb.device)[ham.long()].float()
             out.append(torch.where(w.sum(1, keepdim=True) > 0, w, prior.expand_as(w)))  # off-support x_t
         return Enumerated(torch.cat(out), words)
+
+
+def _matches(x: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+    """(b, W) how many positions of each row of x (b, l) hold the token of each word (W, l): one matrix
+    product of one-hot codes where they are small (a few letters), else a comparison per position."""
+    K = int(max(words.max(), x.max())) + 1
+    n = words.shape[1]
+    if n * K <= 4096:
+        code = lambda z: nnf.one_hot(z, K).flatten(1).float()  # noqa: E731
+        return code(x) @ code(words).T  # whole numbers, exact in float32
+    return sum((x[:, i, None] == words[None, :, i]).long() for i in range(n))
 
 
 # ---------------------------------------------------------------- 3. reverse rules
@@ -240,13 +260,6 @@ def timesteps(t_start: int, k: int = 1) -> list[int]:
     if t_start < 1 or k < 1:
         raise ValueError(f"need t ≥ 1 and k ≥ 1, got t = {t_start}, k = {k}")
     return sorted(range(t_start, 0, -k))
-
-
-def sample(
-    posterior: Posterior, reverse, x_t: torch.Tensor, t_start: int, generator: torch.Generator, k: int = 1
-) -> Iterator[core.Step]:
-    """The step records of a run from x_t at t_start to x_0, k corruptions undone per step."""
-    return plan(posterior, reverse, x_t, t_start, generator, k).steps()
 
 
 def plan(

@@ -13,184 +13,19 @@ Shapes: images x_0 (B, 1, 28, 28) in [-1, 1] ↔ latent (B, C, 7, 7); words x_0 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as nnf
-from torch import nn
 
 from . import core
 from .device import randn
 from .hot import GaussianForward, HotReverse, sampler_eta
-from .nets import timestep_embedding
+from .nets import EncodingModel
 from .schedule import Schedule, respace
 
 SAMPLERS: tuple[str, ...] = ("ddpm", "ddim")
-Kind = Literal["image", "words"]
-
-
-def normalise(z: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Scale z to unit root-mean-square over `dims`.
-
-    Why: F is trained jointly with the decoder, and nothing else bounds its scale. Multiplying F by c
-    multiplies the signal-to-noise ratio ᾱ_t² c² / β̄_t² at every t by c², so the loss falls simply by
-    growing F until the noise no longer matters: x_t stops being a diffusion, x_T is far from N(0, I),
-    and sampling from the prior fails (Diffusion-LM, Li et al. 2022, §4.1, meets the same problem with
-    learned word embeddings). With unit RMS the latent has the scale of ε, as data for a Gaussian
-    diffusion should.
-    """
-    rms = z.pow(2).mean(dim=dims, keepdim=True).add(1e-8).sqrt()
-    return z / rms
-
-
-# ---------------------------------------------------------------- networks
-class ResBlock(nn.Module):
-    def __init__(self, channels: int, temb: int = 0):
-        super().__init__()
-        groups = 8 if channels % 8 == 0 else 1
-        self.n1, self.c1 = nn.GroupNorm(groups, channels), nn.Conv2d(channels, channels, 3, padding=1)
-        self.n2, self.c2 = nn.GroupNorm(groups, channels), nn.Conv2d(channels, channels, 3, padding=1)
-        self.t = nn.Linear(temb, channels) if temb else None
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.c1(nnf.silu(self.n1(x)))
-        if self.t is not None and emb is not None:
-            h = h + self.t(emb)[:, :, None, None]
-        return x + self.c2(nnf.silu(self.n2(h)))
-
-
-class ImageEncoder(nn.Module):
-    """28×28 → (C, 7, 7), unit RMS per example."""
-
-    def __init__(self, latent: int = 4, width: int = 32):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),  # 14×14
-            ResBlock(2 * width),
-            nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1),  # 7×7
-            ResBlock(2 * width),
-            nn.SiLU(),
-            nn.Conv2d(2 * width, latent, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return normalise(self.body(x), (1, 2, 3))
-
-
-class ImageDecoder(nn.Module):
-    """(noisy latent (C, 7, 7), t) → the mean of q(x_0 | x_t), a 28×28 image."""
-
-    def __init__(self, latent: int = 4, width: int = 32, temb: int = 64):
-        super().__init__()
-        w = 2 * width
-        self.temb = temb
-        self.time = nn.Sequential(nn.Linear(temb, 2 * temb), nn.SiLU(), nn.Linear(2 * temb, 2 * temb))
-        self.inp = nn.Conv2d(latent, 2 * w, 3, padding=1)
-        self.low = nn.ModuleList([ResBlock(2 * w, 2 * temb), ResBlock(2 * w, 2 * temb)])
-        self.up1 = nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1)  # 14×14
-        self.mid = ResBlock(w, 2 * temb)
-        self.up2 = nn.ConvTranspose2d(w, width, 4, stride=2, padding=1)  # 28×28
-        self.high = ResBlock(width, 2 * temb)
-        self.out = nn.Sequential(nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, 1, 3, padding=1))
-
-    def forward(self, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        emb = self.time(timestep_embedding(t, self.temb))
-        h = self.inp(z_t)
-        for block in self.low:
-            h = block(h, emb)
-        h = self.mid(self.up1(h), emb)
-        h = self.high(self.up2(h), emb)
-        return self.out(h)
-
-
-class WordEncoder(nn.Module):
-    """Tokens (l,) → (l, d): embedding + position + a small Transformer; unit RMS per position."""
-
-    def __init__(self, vocab: int, length: int, dim: int = 16, hidden: int = 64, layers: int = 1, heads: int = 4):
-        super().__init__()
-        self.tok = nn.Embedding(vocab, hidden)
-        self.pos = nn.Parameter(0.02 * torch.randn(length, hidden))
-        layer = nn.TransformerEncoderLayer(
-            hidden, heads, 2 * hidden, dropout=0.0, batch_first=True, norm_first=True, activation="gelu"
-        )
-        self.body = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.out = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return normalise(self.out(self.body(self.tok(x) + self.pos)), (2,))
-
-
-class WordDecoder(nn.Module):
-    """(noisy latent (l, d), t) → per-position character logits (l, V): a BertForMaskedLM reading the
-    projected latents as its input embeddings, after one time token."""
-
-    def __init__(self, vocab: int, length: int, dim: int = 16, temb: int = 64, **bert: Any):
-        super().__init__()
-        from transformers import BertConfig, BertForMaskedLM
-
-        cfg = BertConfig(
-            vocab_size=vocab,
-            max_position_embeddings=length + 1,
-            type_vocab_size=1,
-            hidden_dropout_prob=0.0,
-            attention_probs_dropout_prob=0.0,
-            **bert,
-        )
-        self.temb = temb
-        self.bert = BertForMaskedLM(cfg)
-        self.time = nn.Sequential(
-            nn.Linear(temb, cfg.hidden_size), nn.SiLU(), nn.Linear(cfg.hidden_size, cfg.hidden_size)
-        )
-        self.inp = nn.Linear(dim, cfg.hidden_size)
-
-    def forward(self, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([self.time(timestep_embedding(t, self.temb))[:, None], self.inp(z_t)], 1)
-        return self.bert(inputs_embeds=h).logits[:, 1:]
-
-
-class EncodingModel(nn.Module):
-    """F and the decoder of q(x_0 | x_t), trained and saved together."""
-
-    def __init__(self, kind: Kind, encoder: nn.Module, decoder: nn.Module):
-        super().__init__()
-        self.kind = kind
-        self.encoder, self.decoder = encoder, decoder
-
-    def encode(self, x0: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x0)
-
-    def decode(self, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z_t, t)
-
-
-def net_config(kind: Kind, *, vocab: int = 0, length: int = 0, small: bool = False) -> dict[str, Any]:
-    """The JSON-able description `build` takes; `small` for tests."""
-    if kind == "image":
-        return {"kind": "image", "latent": 4, "width": 8 if small else 16}
-    bert = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
-    if not small:
-        bert = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512)
-    return {
-        "kind": "words",
-        "vocab": vocab,
-        "length": length,
-        "dim": 16,
-        "hidden": 16 if small else 64,
-        "bert": bert,
-    }
-
-
-def build(kind: Kind, **kw: Any) -> EncodingModel:
-    if kind == "image":
-        return EncodingModel("image", ImageEncoder(kw["latent"], kw["width"]), ImageDecoder(kw["latent"], kw["width"]))
-    if kind == "words":
-        v, n, d = kw["vocab"], kw["length"], kw["dim"]
-        return EncodingModel("words", WordEncoder(v, n, d, kw["hidden"]), WordDecoder(v, n, d, **kw["bert"]))
-    raise ValueError(f"unknown encoding network kind {kind!r}; valid: image, words")
 
 
 # ---------------------------------------------------------------- training objective and diagnostics
@@ -246,16 +81,21 @@ def diagnostics(
     for t in ts:
         _, dec = reconstruct(model, forward, x0, t, g)
         row = {"loss": round(decoder_loss(model, dec, x0).item(), 4)}
-        if model.kind == "words":
-            row["char_accuracy"] = round((dec.argmax(-1) == x0).float().mean().item(), 4)
-            row["word_accuracy"] = round((dec.argmax(-1) == x0).all(1).float().mean().item(), 4)
-        else:
-            err = ((dec.clamp(-1, 1) - x0) / 2).abs().mean().item()
-            mse = ((dec.clamp(-1, 1) - x0) / 2).pow(2).mean().item()
-            row["pixel_l1"] = round(err, 4)
-            row["psnr"] = round(-10 * torch.log10(torch.tensor(max(mse, 1e-12))).item(), 2)
+        x0_hat = dec.argmax(-1) if model.kind == "words" else dec.clamp(-1, 1)
+        row.update({k: round(v, 2 if k == "psnr" else 4) for k, v in reconstruction_scores(x0_hat, x0).items()})
         out["per_t"][str(t)] = row
     return out
+
+
+def reconstruction_scores(x0_hat: torch.Tensor, x0: torch.Tensor) -> dict[str, float]:
+    """How much of x_0 a reconstruction x̂_0 keeps: words (tokens (B, l)) their character and word
+    accuracy; images (in [-1, 1]) the mean absolute pixel error on [0, 1] and the PSNR."""
+    if not x0.is_floating_point():
+        same = x0_hat == x0
+        return {"char_accuracy": same.float().mean().item(), "word_accuracy": same.all(1).float().mean().item()}
+    err = (x0_hat - x0) / 2
+    mse = err.pow(2).mean().item()
+    return {"pixel_l1": err.abs().mean().item(), "psnr": -10 * torch.log10(torch.tensor(max(mse, 1e-12))).item()}
 
 
 # ---------------------------------------------------------------- posterior and reverse
@@ -319,10 +159,3 @@ def plan(
     x_T = randn(shape, generator)  # on the generator's device, which is the model's
     taus = tuple(respace(reverse.hot.schedule.T, steps))
     return core.Plan(DecoderPosterior(model), reverse, x_T, taus, generator)
-
-
-def sample(
-    model: EncodingModel, reverse: EncodingReverse, shape: tuple[int, ...], steps: int, generator: torch.Generator
-) -> Iterator[core.Step]:
-    """The step records of `plan(...)`."""
-    return plan(model, reverse, shape, steps, generator).steps()

@@ -5,19 +5,19 @@ cached, and the registry entry `EncodingProcess`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 
-from . import checkpoint, core, data, encoding, text
+from . import checkpoint, core, data, encoding, nets, text
+from .data import ENCODING as ENCODING_DATA
+from .data import encoding_data
 from .device import make_generator
 from .hot import GaussianForward, sampler_eta
 from .pipeline import MAX_SAMPLES, Models, checkpoint_root, device_name
 from .process import Choice, Process, check_choice, check_range, check_seed, check_steps, config_with, register
 from .schedule import Schedule, make
-from .train import ENCODING_DATA, encoding_data
 
 MAX_TEMPERATURE = 5.0
 
@@ -59,7 +59,7 @@ class EncodingRequest:
 
 @dataclass(frozen=True)
 class LoadedEncoding:
-    model: encoding.EncodingModel
+    model: nets.EncodingModel
     config: dict
     schedule: Schedule
 
@@ -88,11 +88,6 @@ def encoding_model(name: str, device: str | None = None) -> LoadedEncoding:
 def encoding_T(name: str) -> int:
     """T of the shipped model, from its config (nothing is loaded)."""
     return int(checkpoint.load_config(checkpoint_root() / f"encoding-{name}")["T"])
-
-
-def encoding_steps(req: EncodingRequest, device: str | None = None) -> Iterator[core.Step]:
-    """The step records: x_t latents (B, …) and x̂_0 data (images in [-1, 1] or tokens); the last x_s is data."""
-    return encoding_plan(req, device).steps()
 
 
 def encoding_plan(req: EncodingRequest, device: str | None = None) -> core.Plan:
@@ -124,6 +119,10 @@ class RoundTrip:
     ts: list[int]
     latents: list[torch.Tensor]
     x0_hat: list[torch.Tensor]
+
+    def scores(self) -> list[dict[str, float]]:
+        """Per t, how much of x_0 survived (`encoding.reconstruction_scores`)."""
+        return [encoding.reconstruction_scores(x, self.x0) for x in self.x0_hat]
 
 
 def round_trip(
@@ -228,7 +227,7 @@ class EncodingProcess(Process):
     def train_config(self, data_name: str, small: bool = False, **overrides):
         from .train import encoding_config
 
-        return config_with(encoding_config(data_name, small=small), **overrides)
+        return config_with(encoding_config(data_name, small=small), self.name, **overrides)
 
     def train(self, cfg, out, progress: bool = True):
         from .train import train_encoding

@@ -4,7 +4,7 @@ reverse step that covers DDPM, DDIM (η) and Analytic-DPM, for any K ≤ T respa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -158,13 +158,6 @@ def plan(
     """A run from x_T ~ N(0, I) of `shape` (B, …) through `steps` respaced timesteps."""
     x_T = randn(shape, generator)
     return core.Plan(posterior, reverse, x_T, tuple(respace(reverse.schedule.T, steps)), generator)
-
-
-def sample(
-    posterior: EpsPosterior, reverse: HotReverse, shape: Sequence[int], steps: int, generator: torch.Generator
-) -> Iterator[core.Step]:
-    """The step records of `plan(...)`."""
-    return plan(posterior, reverse, shape, steps, generator).steps()
 
 
 # ---------------------------------------------------------------- Analytic-DPM statistics

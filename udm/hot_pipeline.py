@@ -4,7 +4,6 @@ registry entry `HotProcess`. `process.get("hot").steps(HotRequest(...))` yields 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,11 +93,6 @@ def hot_plan(req: HotRequest, device: str | None = None) -> core.Plan:
     return hot.plan(m.posterior, reverse, (req.n, *data.shape(req.data)), req.steps, g)
 
 
-def hot_steps(req: HotRequest, device: str | None = None) -> Iterator[core.Step]:
-    """The step records of one run (deterministic for `req.seed`), x in model space."""
-    return hot_plan(req, device).steps()
-
-
 def forward_strip(name: str, schedule: Schedule, n_frames: int = 8, seed: int = 0) -> tuple[list[int], torch.Tensor]:
     """x_0 → x_T for one example (images) or a cloud of 1,000 (points): timesteps and (n_frames, …)."""
     ts = torch.linspace(0, schedule.T, n_frames).round().long().tolist()
@@ -134,7 +128,7 @@ class HotProcess(Process):
     def train_config(self, data_name: str, small: bool = False, **overrides):
         from .train import default_config
 
-        return config_with(default_config(data_name, small=small), **overrides)
+        return config_with(default_config(data_name, small=small), self.name, **overrides)
 
     def train(self, cfg, out, progress: bool = True):
         from .train import train

@@ -1,15 +1,20 @@
-"""Networks: a small time-conditioned MLP for 2-D points, diffusers' UNet2DModel for images.
+"""The networks, together: a small time-conditioned MLP for 2-D points, diffusers' UNet2DModel for images
+(ε-models and cold diffusion's restorer), the encoding model's encoder F and decoder, and the BERT of the
+text posteriors. `build(**config["net"])` makes any of them from a checkpoint's JSON description.
 
-Every network here maps (x (B, *shape), t (B,) integer timesteps in 1..T) to a tensor shaped like x.
+An ε-model or restorer maps (x (B, *shape), t (B,) integer timesteps in 1..T) to a tensor shaped like x.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
+import torch.nn.functional as nnf
 from torch import nn
+
+Kind = Literal["image", "words"]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -101,6 +106,181 @@ def unet_config(sample_size: int, small: bool = False) -> dict[str, Any]:
     )
 
 
+# ---------------------------------------------------------------- BERT (the text posteriors, the word decoder)
+def bert_size(small: bool = False, width: int = 128, layers: int = 4) -> dict[str, int]:
+    """`layers` of `width` (4 × 128: about 1 M parameters, trains in under an hour here); `small` for tests."""
+    if small:
+        return dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    return dict(
+        hidden_size=width, num_hidden_layers=layers, num_attention_heads=width // 32, intermediate_size=4 * width
+    )
+
+
+def bert_mlm(vocab_size: int, positions: int, **size: int):
+    """A `transformers.BertForMaskedLM` built from its config (nothing downloads), without dropout."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    cfg = BertConfig(
+        vocab_size=vocab_size,
+        max_position_embeddings=positions,
+        type_vocab_size=1,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        **size,
+    )
+    return BertForMaskedLM(cfg)
+
+
+# ---------------------------------------------------------------- the encoding model: F and the decoder
+def normalise(z: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Scale z to unit root-mean-square over `dims`.
+
+    Why: F is trained jointly with the decoder, and nothing else bounds its scale. Multiplying F by c
+    multiplies the signal-to-noise ratio ᾱ_t² c² / β̄_t² at every t by c², so the loss falls simply by
+    growing F until the noise no longer matters: x_t stops being a diffusion, x_T is far from N(0, I),
+    and sampling from the prior fails (Diffusion-LM, Li et al. 2022, §4.1, meets the same problem with
+    learned word embeddings). With unit RMS the latent has the scale of ε, as data for a Gaussian
+    diffusion should.
+    """
+    rms = z.pow(2).mean(dim=dims, keepdim=True).add(1e-8).sqrt()
+    return z / rms
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int, temb: int = 0):
+        super().__init__()
+        groups = 8 if channels % 8 == 0 else 1
+        self.n1, self.c1 = nn.GroupNorm(groups, channels), nn.Conv2d(channels, channels, 3, padding=1)
+        self.n2, self.c2 = nn.GroupNorm(groups, channels), nn.Conv2d(channels, channels, 3, padding=1)
+        self.t = nn.Linear(temb, channels) if temb else None
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.c1(nnf.silu(self.n1(x)))
+        if self.t is not None and emb is not None:
+            h = h + self.t(emb)[:, :, None, None]
+        return x + self.c2(nnf.silu(self.n2(h)))
+
+
+class ImageEncoder(nn.Module):
+    """28×28 → (C, 7, 7), unit RMS per example."""
+
+    def __init__(self, latent: int = 4, width: int = 32):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),  # 14×14
+            ResBlock(2 * width),
+            nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1),  # 7×7
+            ResBlock(2 * width),
+            nn.SiLU(),
+            nn.Conv2d(2 * width, latent, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return normalise(self.body(x), (1, 2, 3))
+
+
+class ImageDecoder(nn.Module):
+    """(noisy latent (C, 7, 7), t) → the mean of q(x_0 | x_t), a 28×28 image."""
+
+    def __init__(self, latent: int = 4, width: int = 32, temb: int = 64):
+        super().__init__()
+        w = 2 * width
+        self.temb = temb
+        self.time = nn.Sequential(nn.Linear(temb, 2 * temb), nn.SiLU(), nn.Linear(2 * temb, 2 * temb))
+        self.inp = nn.Conv2d(latent, 2 * w, 3, padding=1)
+        self.low = nn.ModuleList([ResBlock(2 * w, 2 * temb), ResBlock(2 * w, 2 * temb)])
+        self.up1 = nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1)  # 14×14
+        self.mid = ResBlock(w, 2 * temb)
+        self.up2 = nn.ConvTranspose2d(w, width, 4, stride=2, padding=1)  # 28×28
+        self.high = ResBlock(width, 2 * temb)
+        self.out = nn.Sequential(nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, 1, 3, padding=1))
+
+    def forward(self, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        emb = self.time(timestep_embedding(t, self.temb))
+        h = self.inp(z_t)
+        for block in self.low:
+            h = block(h, emb)
+        h = self.mid(self.up1(h), emb)
+        h = self.high(self.up2(h), emb)
+        return self.out(h)
+
+
+class WordEncoder(nn.Module):
+    """Tokens (l,) → (l, d): embedding + position + a small Transformer; unit RMS per position."""
+
+    def __init__(self, vocab: int, length: int, dim: int = 16, hidden: int = 64, layers: int = 1, heads: int = 4):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, hidden)
+        self.pos = nn.Parameter(0.02 * torch.randn(length, hidden))
+        layer = nn.TransformerEncoderLayer(
+            hidden, heads, 2 * hidden, dropout=0.0, batch_first=True, norm_first=True, activation="gelu"
+        )
+        self.body = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.out = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return normalise(self.out(self.body(self.tok(x) + self.pos)), (2,))
+
+
+class WordDecoder(nn.Module):
+    """(noisy latent (l, d), t) → per-position character logits (l, V): a BertForMaskedLM reading the
+    projected latents as its input embeddings, after one time token."""
+
+    def __init__(self, vocab: int, length: int, dim: int = 16, temb: int = 64, **bert: Any):
+        super().__init__()
+        self.temb = temb
+        self.bert = bert_mlm(vocab, length + 1, **bert)
+        cfg = self.bert.config
+        self.time = nn.Sequential(
+            nn.Linear(temb, cfg.hidden_size), nn.SiLU(), nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        )
+        self.inp = nn.Linear(dim, cfg.hidden_size)
+
+    def forward(self, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([self.time(timestep_embedding(t, self.temb))[:, None], self.inp(z_t)], 1)
+        return self.bert(inputs_embeds=h).logits[:, 1:]
+
+
+class EncodingModel(nn.Module):
+    """F and the decoder of q(x_0 | x_t), trained and saved together."""
+
+    def __init__(self, kind: Kind, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.kind = kind
+        self.encoder, self.decoder = encoder, decoder
+
+    def encode(self, x0: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x0)
+
+    def decode(self, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z_t, t)
+
+
+def encoding_config(kind: Kind, *, vocab: int = 0, length: int = 0, small: bool = False) -> dict[str, Any]:
+    """The JSON-able description of an encoding model (`build`); `small` for tests."""
+    if kind == "image":
+        return {"kind": "image", "latent": 4, "width": 8 if small else 16}
+    return {
+        "kind": "words",
+        "vocab": vocab,
+        "length": length,
+        "dim": 16,
+        "hidden": 16 if small else 64,
+        "bert": bert_size(small),
+    }
+
+
+def build_encoding(kind: Kind, **kw: Any) -> EncodingModel:
+    if kind == "image":
+        return EncodingModel("image", ImageEncoder(kw["latent"], kw["width"]), ImageDecoder(kw["latent"], kw["width"]))
+    if kind == "words":
+        v, n, d = kw["vocab"], kw["length"], kw["dim"]
+        return EncodingModel("words", WordEncoder(v, n, d, kw["hidden"]), WordDecoder(v, n, d, **kw["bert"]))
+    raise ValueError(f"unknown encoding network kind {kind!r}; valid: image, words")
+
+
 def build(kind: str, **kwargs: Any) -> nn.Module:
     """A network from its JSON-able description (the `net` entry of a checkpoint config)."""
     if kind == "mlp":
@@ -110,4 +290,6 @@ def build(kind: str, **kwargs: Any) -> nn.Module:
         return UNet(**kwargs)
     if kind == "restorer":
         return Restorer(**kwargs)
-    raise ValueError(f"unknown network kind {kind!r}; valid: mlp, unet, restorer")
+    if kind in ("image", "words"):
+        return build_encoding(kind, **kwargs)
+    raise ValueError(f"unknown network kind {kind!r}; valid: mlp, unet, restorer, image, words")

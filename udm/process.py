@@ -198,12 +198,13 @@ class Process:
         """Drop the loaded models (after the checkpoint folder changed)."""
 
 
-def config_with(cfg, **overrides: Any):
+def config_with(cfg, process: str, **overrides: Any):
     """`replace(cfg, **overrides)` with a clear error for an option the config does not have."""
-    names = {f.name for f in fields(cfg)}
-    extra = sorted(set(overrides) - names)
+    extra = sorted(set(overrides) - {f.name for f in fields(cfg)})
     if extra:
-        raise ValueError(f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not a training option here")
+        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+        verb = "is not a training option" if len(extra) == 1 else "are not training options"
+        raise ValueError(f"{flags} {verb} of {process}")
     return replace(cfg, **overrides)
 
 

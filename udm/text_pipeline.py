@@ -3,7 +3,6 @@ posterior of the training list (models load once and stay cached), and their reg
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -111,11 +110,6 @@ def start(req: TextRequest, device: str | None = None) -> tuple[int, torch.Tenso
     return int(free[0].sum()), x, free
 
 
-def text_steps(req: TextRequest, device: str | None = None) -> Iterator[core.Step]:
-    """The step records of one run (tokens (n, l) in x_t, x0_hat, x_s)."""
-    return text_plan(req, device).steps()
-
-
 def text_plan(req: TextRequest, device: str | None = None) -> core.Plan:
     dev = torch.device(device_name(device))
     post = posterior(req, device)
@@ -187,7 +181,7 @@ class TextProcess(Process):
         return text.vocab(data_name).decode(x.cpu())
 
     def train_config(self, data_name: str, small: bool = False, **overrides):
-        return config_with(textmodel.default_config(self.name, data_name, small=small), **overrides)
+        return config_with(textmodel.default_config(self.name, data_name, small=small), self.name, **overrides)
 
     def train(self, cfg, out, progress: bool = True):
         return textmodel.train(cfg, out, progress=progress)
@@ -196,5 +190,5 @@ class TextProcess(Process):
         _models.forget()
 
 
-register(TextProcess("mask", "the mask model: [MASK] corruption of fixed-length words, a BERT posterior", "Mask"))
 register(TextProcess("edit", "the edit model: random token replacement in fixed-length words", "Edit"))
+register(TextProcess("mask", "the mask model: [MASK] corruption of fixed-length words, a BERT posterior", "Mask"))

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as nnf
 
-from . import discrete, text
+from . import discrete, nets, text
 
 PROCESSES: tuple[str, ...] = ("mask", "edit")
 
@@ -63,21 +63,11 @@ class NeuralPosterior:
         return discrete.Factorized(char_logits(self.model, x_t, self.vocab, self.variant, t))
 
 
-def bert(vocab: text.Vocab, process: str, small: bool = False):
-    from transformers import BertConfig, BertForMaskedLM
-
-    size = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
-    if not small:
-        size = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512)
-    cfg = BertConfig(
-        vocab_size=n_special(vocab.length) + vocab.V,
-        max_position_embeddings=vocab.length + (process == "edit"),
-        type_vocab_size=1,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        **size,
-    )
-    return BertForMaskedLM(cfg)
+def bert(vocab: text.Vocab, process: str, small: bool = False, width: int = 128, layers: int = 4):
+    """The network of a text posterior: ids of the special tokens and the characters in, l positions
+    (and the edit model's time token)."""
+    size = nets.bert_size(small, width, layers)
+    return nets.bert_mlm(n_special(vocab.length) + vocab.V, vocab.length + (process == "edit"), **size)
 
 
 def load(folder: Path, device: torch.device | str = "cpu") -> tuple[Any, dict[str, Any]]:
@@ -105,8 +95,13 @@ class TextTrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     small: bool = False
+    width: int = 128  # BERT hidden size (heads of 32)
+    layers: int = 4
+    soft: float = 0.0  # weight of the exact posterior's marginals over the training list as a target
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.soft <= 1.0:
+            raise ValueError(f"soft must be in [0, 1], got {self.soft}")
         if self.process not in PROCESSES:
             raise ValueError(f"unknown text process {self.process!r}; valid: {', '.join(PROCESSES)}")
         text.check_name(self.data)
@@ -114,27 +109,41 @@ class TextTrainConfig:
             raise ValueError("steps and batch_size must be ≥ 1")
 
 
-def loss(model, x0: torch.Tensor, vocab: text.Vocab, process: str) -> torch.Tensor:
+def loss(model, x0: torch.Tensor, vocab: text.Vocab, process: str, soft: float = 0.0, exact=None) -> torch.Tensor:
     """Cross-entropy −log q(x_0 | x_t), t ~ U{1..l}. Mask: on the hidden positions. Edit: every position,
-    half the batch corrupted by v2 (different tokens), half by v1 (any token)."""
+    half the batch corrupted by v2 (different tokens), half by v1 (any token). With `soft` > 0 and the
+    exact posteriors of the training list (`exact(variant)` → discrete.ExactPosterior), the target is
+    (1 − soft) · the data + soft · the exact posterior's per-position marginals: a target of far less
+    variance than one word, which the small network learns faster."""
     b, n = x0.shape
     t = torch.randint(1, n + 1, (b,), device=x0.device)
     gen = torch.Generator(device=x0.device).manual_seed(int(torch.randint(2**62, (1,))))
     if process == "mask":
-        x_t = discrete.MaskForward(n, vocab.V).draw(x0, t, gen)
-        logits = char_logits(model, x_t, vocab, "mask")
-        hidden = x_t == vocab.MASK
-        return nnf.cross_entropy(logits[hidden], x0[hidden])
-    half = b // 2
-    v2 = discrete.EditForward(n, vocab.V, distinct=True).draw(x0[:half], t[:half], gen)
-    v1 = discrete.EditForward(n, vocab.V, distinct=False).draw(x0[half:], t[half:], gen)
-    logits = torch.cat(
-        [
-            char_logits(model, v2, vocab, "edit-v2", t[:half]),
-            char_logits(model, v1, vocab, "edit-v1", t[half:]),
-        ]
-    )
-    return nnf.cross_entropy(logits.reshape(-1, vocab.V), x0.reshape(-1))
+        parts = [("mask", discrete.MaskForward(n, vocab.V).draw(x0, t, gen), t)]
+        x_t = parts[0][1]
+        where = x_t == vocab.MASK
+    else:
+        half = b // 2
+        v2 = discrete.EditForward(n, vocab.V, distinct=True).draw(x0[:half], t[:half], gen)
+        v1 = discrete.EditForward(n, vocab.V, distinct=False).draw(x0[half:], t[half:], gen)
+        parts = [("edit-v2", v2, t[:half]), ("edit-v1", v1, t[half:])]
+        where = torch.ones_like(x0, dtype=torch.bool)
+    logits = torch.cat([char_logits(model, x, vocab, variant, tt) for variant, x, tt in parts])
+    hard = nnf.cross_entropy(logits[where], x0[where])
+    if soft == 0.0:
+        return hard
+    with torch.no_grad():
+        target = torch.cat([_exact_marginals(exact(variant), x, tt, vocab.V) for variant, x, tt in parts])
+    return (1 - soft) * hard - soft * (target[where] * nnf.log_softmax(logits[where].float(), -1)).sum(-1).mean()
+
+
+def _exact_marginals(posterior: discrete.ExactPosterior, x_t: torch.Tensor, t: torch.Tensor, V: int) -> torch.Tensor:
+    """(B, l, V) marginals of the exact q(x_0 | x_t) for per-example t (edit posteriors depend on t)."""
+    out = torch.empty(*x_t.shape, V, device=x_t.device)
+    for v in t.unique().tolist():
+        i = t == v
+        out[i] = posterior(x_t[i], int(v)).marginals(V)
+    return out
 
 
 def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
@@ -145,9 +154,14 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
     vocab = text.vocab(cfg.data)
     x0 = text.tokens(cfg.data, "train")
     start = time.time()
+    exact = None
+    if cfg.soft > 0:
+        prior = torch.full((len(x0),), 1.0 / len(x0))
+        posteriors = {v: discrete.ExactPosterior(x0, prior, v, mask=vocab.MASK) for v in ("mask", "edit-v1", "edit-v2")}
+        exact = posteriors.__getitem__
     model, summary, acc = fit(
-        bert(vocab, cfg.process, cfg.small),
-        lambda m, batch: loss(m, batch, vocab, cfg.process),
+        bert(vocab, cfg.process, cfg.small, cfg.width, cfg.layers),
+        lambda m, batch: loss(m, batch, vocab, cfg.process, cfg.soft, exact),
         x0,
         cfg,
         f"train {cfg.process} {cfg.data}",
@@ -196,15 +210,6 @@ def held_out_accuracy(model, vocab: text.Vocab, process: str, seed: int = 0) -> 
             corrupted = x_t != x0
             out[f"{variant} t={t}"] = round((pred[corrupted] == x0[corrupted]).float().mean().item(), 4)
     return out
-
-
-def refresh_held_out(folder: Path) -> dict[str, float]:
-    """Re-measure a checkpoint's held-out accuracy into udm.json and its card."""
-    model, meta = load(folder)
-    meta["held_out"] = held_out_accuracy(model, text.vocab(meta["data"]), meta["process"])
-    (folder / "udm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    write_card(folder)
-    return meta["held_out"]
 
 
 def write_card(folder: Path) -> None:

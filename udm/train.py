@@ -226,7 +226,6 @@ def train_cold(cfg: ColdTrainConfig, out: Path, *, progress: bool = True) -> dic
 
 
 # ---------------------------------------------------------------- the encoding model: F and the decoder, jointly
-ENCODING_DATA = ("mnist28", "en5")
 
 
 @dataclass(frozen=True)
@@ -243,8 +242,8 @@ class EncodingTrainConfig:
     small: bool = False
 
     def __post_init__(self) -> None:
-        if self.data not in ENCODING_DATA:
-            raise ValueError(f"the encoding model is for {', '.join(ENCODING_DATA)}, got {self.data!r}")
+        if self.data not in data.ENCODING:
+            raise ValueError(f"the encoding model is for {', '.join(data.ENCODING)}, got {self.data!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
         if self.steps < 1 or self.batch_size < 1 or self.T < 2:
@@ -261,22 +260,13 @@ def encoding_config(name: str, **overrides: Any) -> EncodingTrainConfig:
     return replace(EncodingTrainConfig(data=name, **ENCODING_DEFAULTS.get(name, {})), **overrides)
 
 
-def encoding_data(name: str, part: str = "train") -> torch.Tensor:
-    """x_0 for the encoding model: images in [-1, 1] (N, 1, 28, 28) or word tokens (N, l)."""
-    if name == "mnist28":
-        return data.to_model(data.images(name, part)[0])
+def encoding_net(name: str, small: bool = False) -> dict[str, Any]:
     from . import text
 
-    return text.tokens(name, part)
-
-
-def encoding_net(name: str, small: bool = False) -> dict[str, Any]:
-    from . import encoding, text
-
     if name == "mnist28":
-        return encoding.net_config("image", small=small)
+        return nets.encoding_config("image", small=small)
     v = text.vocab(name)
-    return encoding.net_config("words", vocab=v.V, length=v.length, small=small)
+    return nets.encoding_config("words", vocab=v.V, length=v.length, small=small)
 
 
 def diagnostic_ts(T: int) -> list[int]:
@@ -289,11 +279,11 @@ def train_encoding(cfg: EncodingTrainConfig, out: Path, *, progress: bool = True
     from . import encoding
 
     torch.manual_seed(cfg.seed)
-    x0 = encoding_data(cfg.data)
+    x0 = data.encoding_data(cfg.data)
     forward = hot.GaussianForward(make(cfg.schedule, cfg.T))
     net = encoding_net(cfg.data, cfg.small)
     model, summary, acc = fit(
-        encoding.build(**net),
+        nets.build(**net),
         lambda m, b: encoding.loss(m, forward, b),
         x0,
         cfg,
@@ -301,7 +291,7 @@ def train_encoding(cfg: EncodingTrainConfig, out: Path, *, progress: bool = True
         progress,
     )
     if acc.is_main_process:
-        test = encoding_data(cfg.data, "test").to(acc.device)
+        test = data.encoding_data(cfg.data, "test").to(acc.device)
         config = {
             "process": "encoding",
             "data": cfg.data,

@@ -18,7 +18,7 @@ from .common import (
     digit_pad,
     event,
     frame_index,
-    kept_indices,
+    frames,
     number,
     scrub_slider,
     session_state,
@@ -86,20 +86,15 @@ def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, picture=None, 
     mine = uploaded_picture(picture, "your digit") if mode == "restore" else None  # (hidden when generating)
     given = None if mine is None else data.digit_from_picture(mine).expand(reqs[0].n, -1, -1, -1)
     model = cp.cold_model(DATA)
-    runs = [cp.cold_steps(r, originals=given) for r in reqs]
+    runs = [cp.cold_plan(r, originals=given).steps() for r in reqs]
     _, _, originals = cp.cold_start(reqs[0], model.T, "cpu", given) if mode == "restore" else (None, None, None)
     t0 = reqs[0].restore_from or model.T
-    keep, traj = kept_indices(t0), Trajectory(render=_picture)
-    start, last_yield, finals = time.perf_counter(), 0.0, [None, None]
-    for i, (a, b) in enumerate(zip(*runs)):
-        progress((i + 1) / t0, desc=f"t = {a.t} → {a.s}")
+    traj, start = Trajectory(render=_picture), time.perf_counter()
+    for i, (a, b), kept, shown in frames(zip(*runs), t0, progress, every=0.1):
         finals = [a.x_s, b.x_s]
-        if i not in keep:
-            continue
-        traj.add(f"step {i + 1}/{t0}: t = {a.t}", *(to_data(DATA, x) for x in (a.x_t, a.x0_hat, b.x_t, b.x0_hat)))
-        now = time.perf_counter()
-        if i == 0 or now - last_yield > 0.1:
-            last_yield = now
+        if kept:
+            traj.add(f"step {i + 1}/{t0}: t = {a.t}", *(to_data(DATA, x) for x in (a.x_t, a.x0_hat, b.x_t, b.x0_hat)))
+        if shown:
             label, *pics = traj.picture(-1)
             yield (*pics, label, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
     seconds = time.perf_counter() - start

@@ -21,6 +21,7 @@ from PIL import Image
 from .. import viz
 
 MAX_FRAMES = 100  # frames kept per run for the scrub slider and the GIF
+STREAM_EVERY = 0.25  # seconds between streamed frames
 _GIF_DIR = Path(tempfile.gettempdir()) / "udm-gifs"  # created on first use, not at import
 _last_sweep = 0.0  # when _forget_old_files last looked through _GIF_DIR
 
@@ -128,6 +129,22 @@ def scrub_slider(n_frames: int):
 def frame_index(k, n_frames: int) -> int:
     """A scrub position as a frame index (a one-frame run has a 0..1 slider)."""
     return min(whole(k, "frame", 0, max(1, n_frames - 1)), n_frames - 1)
+
+
+def frames(records, total: int, progress, every: float = STREAM_EVERY, limit: int = MAX_FRAMES):
+    """Walk a run's step records (or tuples of records of runs in lockstep), yielding (i, record, kept,
+    shown): `kept` marks the records that become frames (all, or `limit` spread evenly, first and last
+    among them), `shown` the kept ones to stream now (the first, then at most one every `every` seconds;
+    each costs drawing, PNG encoding and a message). The progress bar moves with every shown frame."""
+    keep, last = kept_indices(total, limit), 0.0
+    for i, record in enumerate(records):
+        kept = i in keep
+        shown = kept and (i == 0 or time.perf_counter() - last > every)
+        if shown:
+            last = time.perf_counter()
+            head = record[0] if isinstance(record, tuple) else record
+            progress((i + 1) / total, desc=f"t = {head.t} → {head.s}")
+        yield i, record, kept, shown
 
 
 def kept_indices(n_steps: int, limit: int = MAX_FRAMES) -> set[int]:

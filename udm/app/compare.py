@@ -88,7 +88,10 @@ def _entries(process, name, slots) -> tuple[compare.Entry, ...]:
         steps, eta = whole(steps, f"steps of sampler {k + 1}"), number(eta, f"η of sampler {k + 1}")
         if sampler in (None, "", NONE):
             continue
-        c = runs.choice(name, sampler)
+        try:
+            c = runs.choice(name, sampler)
+        except ValueError as e:
+            raise gr.Error(f"sampler {k + 1}: {e}") from None
         out.append(compare.Entry(sampler, steps if c.steps else None, eta if c.eta else None))
     if not out:
         raise gr.Error("choose at least one sampler")
@@ -285,7 +288,8 @@ def build() -> gr.Blocks:
         with gr.Row():
             for k, (s, steps) in enumerate(DEFAULTS):
                 with gr.Column(min_width=180):
-                    sampler = gr.Dropdown([NONE, *compare.samplers("hot", "mnist28")], value=s, label=f"sampler {k + 1}")
+                    choices = [NONE, *compare.samplers("hot", "mnist28")]
+                    sampler = gr.Dropdown(choices, value=s, label=f"sampler {k + 1}")
                     k_steps = gr.Number(steps, precision=0, label="steps K", minimum=1, maximum=1000)
                     eta = gr.Slider(0, 1, value=0, step=0.05, label="η (DDIM types)")
                 slot_inputs += [sampler, k_steps, eta]

@@ -13,10 +13,10 @@ import torch
 
 from .. import checkpoint, encoding, judge, process, text, viz
 from .. import encoding_pipeline as ep
+from ..data import ENCODING as ENCODING_DATA
 from ..data import digit_from_picture, to_model
 from ..judge import word_scores
 from ..pipeline import checkpoint_root
-from ..train import ENCODING_DATA
 from .common import (
     SAMPLING,
     Trajectory,
@@ -24,7 +24,7 @@ from .common import (
     digit_pad,
     event,
     frame_index,
-    kept_indices,
+    frames,
     number,
     scrub_slider,
     session_state,
@@ -91,24 +91,19 @@ def figures(name: str, final: torch.Tensor) -> str:
 def run(name, sampler, steps, eta, temperature, seed, n, progress=gr.Progress()):
     """Stream (latent, x̂_0, caption), then the samples, the figures, the GIF and the scrub state."""
     req = _request(name, sampler, steps, eta, temperature, seed, n)
-    records = ep.encoding_steps(req)
+    records = ep.encoding_plan(req).steps()
     render = _render(req.data)
     words = ep.is_words(req.data)
     proj = ep.projection(req.data) if words else None
-    keep, traj, path = kept_indices(req.steps), Trajectory(render=render), []
-    start, last_yield, final = time.perf_counter(), 0.0, None
-    for i, step in enumerate(records):
-        progress((i + 1) / req.steps, desc=f"t = {step.t} → {step.s}")
+    traj, path, start = Trajectory(render=render), [], time.perf_counter()
+    for i, step, kept, shown in frames(records, req.steps, progress):
         final = step.x_s
         if words:
             path.append(proj(step.x_t[0]))
-        if i not in keep:
-            continue
-        state = torch.stack(path) if words else step.x_t.float().cpu()
-        traj.add(f"step {i + 1}/{req.steps}: t = {step.t}", state, ep_view(req.data, step.x0_hat))
-        now = time.perf_counter()
-        if i == 0 or now - last_yield > 0.25:
-            last_yield = now
+        if kept:
+            state = torch.stack(path) if words else step.x_t.float().cpu()
+            traj.add(f"step {i + 1}/{req.steps}: t = {step.t}", state, ep_view(req.data, step.x0_hat))
+        if shown:
             label, *pics = traj.picture(-1)
             yield (*pics, label, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
     seconds = time.perf_counter() - start
@@ -169,14 +164,12 @@ def round_trip(name, first, seed, levels=None, picture=None):
         raise gr.Error("your digit goes with the mnist28 model; en5 round-trips held-out words")
     x0 = None if mine is None else to_model(digit_from_picture(mine))[None]
     rt = ep.round_trip(name, ts, first=first, n=ROUND_TRIP_N if x0 is None else 1, seed=seed, x0=x0)
-    figs = []
     if ep.is_words(name):
         vocab = text.vocab(name)
         cols = [viz.words_picture(vocab.decode(rt.x0.cpu()), ncol=1)]
         for x in rt.x0_hat:
             cols.append(viz.words_picture(vocab.decode(x.cpu()), valid=frozenset(vocab.decode(rt.x0.cpu())), ncol=1))
-            figs.append(f"{(x == rt.x0).float().mean().item():.0%}")
-        what = "character accuracy"
+        what, figs = "character accuracy", [f"{s['char_accuracy']:.0%}" for s in rt.scores()]
     else:
         cols = [viz.picture(ep.decode(name, rt.x0), scale=2, ncol=1)]
         for z, x in zip(rt.latents, rt.x0_hat):
@@ -187,8 +180,7 @@ def round_trip(name, first, seed, levels=None, picture=None):
                     gap=2,
                 )
             )
-            figs.append(f"{((x - rt.x0) / 2).abs().mean().item():.3f}")
-        what = "mean absolute pixel error"
+        what, figs = "mean absolute pixel error", [f"{s['pixel_l1']:.3f}" for s in rt.scores()]
     caption = (
         f"Left: x_0. Then for t = {', '.join(map(str, ts))}: "
         + ("x̂_0 = argmax q(x_0 | x_t) (green: correct word)" if ep.is_words(name) else "the noisy latent x_t and x̂_0")

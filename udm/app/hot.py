@@ -17,7 +17,7 @@ from .common import (
     choice,
     event,
     frame_index,
-    kept_indices,
+    frames,
     number,
     scrub_slider,
     session_state,
@@ -34,7 +34,6 @@ MAX_STEPS = 1000
 TAB_MAX_SAMPLES = {"images": 64, "points": 2000}  # per request in the app: CPU-safe, and quick to draw
 TAB_DEFAULT_SAMPLES = {"images": 16, "points": 500}
 REFERENCE_POINTS = 1000
-STREAM_EVERY = 0.25  # seconds between streamed frames: each costs drawing, PNG encoding and a message
 
 
 @lru_cache(maxsize=None)
@@ -67,21 +66,13 @@ def _request(dataset, model, sampler, steps, eta, seed, n) -> pipeline.HotReques
 def generate(dataset, model, sampler, steps, eta, seed, n, progress=gr.Progress()):
     """Stream (x_t, x̂_0, caption) while sampling; finish with the animation, samples and scrub range."""
     req = _request(dataset, model, sampler, steps, eta, seed, n)
-    keep, traj = kept_indices(req.steps), Trajectory(render=partial(_picture, req.data))
-    start, last_yield, final = time.perf_counter(), 0.0, None
-    for step in pipeline.hot_steps(req):
+    traj, start = Trajectory(render=partial(_picture, req.data)), time.perf_counter()
+    for i, step, kept, shown in frames(pipeline.hot_plan(req).steps(), req.steps, progress):
         final = step.x_s
-        if step.index not in keep:
-            continue
-        traj.add(
-            f"step {step.index + 1}/{req.steps}: t = {step.t}",
-            pipeline.to_data(req.data, step.x_t),
-            pipeline.to_data(req.data, step.x0_hat),
-        )
-        now = time.perf_counter()
-        if step.index == 0 or now - last_yield > STREAM_EVERY:
-            last_yield = now
-            progress((step.index + 1) / req.steps, desc=f"t = {step.t} → {step.s}")
+        if kept:
+            x_t, x0_hat = pipeline.to_data(req.data, step.x_t), pipeline.to_data(req.data, step.x0_hat)
+            traj.add(f"step {i + 1}/{req.steps}: t = {step.t}", x_t, x0_hat)
+        if shown:
             label, xt, x0 = traj.picture(-1)
             yield xt, x0, label, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     seconds = time.perf_counter() - start

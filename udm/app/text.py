@@ -11,7 +11,7 @@ import torch
 
 from .. import discrete, judge, text
 from .. import text_pipeline as tp
-from .common import SAMPLING, choice, event, frame_index, number, scrub_slider, session_state, whole
+from .common import SAMPLING, choice, event, frame_index, frames, number, scrub_slider, session_state, whole
 from .gpu import on_gpu
 
 TAB_MAX_SAMPLES = 32
@@ -98,27 +98,26 @@ def run(process, dataset, model, temperature, seed, n, k=1, pattern=None, progre
     vocab = text.vocab(reqs[0].data)
     start = time.perf_counter()
     runs = [list_steps(r) for r in reqs]
-    frames: list[dict] = []
-    for i, pair in enumerate(zip(*runs)):
-        progress((i + 1) / len(runs[0]), desc=f"t = {pair[0].t} → {pair[0].s}")
+    played: list[dict] = []
+    for i, pair, _, _ in frames(zip(*runs), len(runs[0]), progress, every=0.0):
         frame = {"label": f"step {i + 1}/{len(runs[0])}: t = {pair[0].t} → {pair[0].s}"}
         for s, step in zip(discrete.SAMPLERS, pair):
             frame[s] = [vocab.decode(x.cpu()) for x in (step.x_t, step.x0_hat, step.x_s)]
-        frames.append(frame)
+        played.append(frame)
         yield _frame_html(frame, reqs[0].data, False), frame["label"], gr.skip(), gr.skip(), gr.skip()
     seconds = time.perf_counter() - start
-    figures = " · ".join(f"**{s}**: {_figures(reqs[0].data, frames[-1][s][2])}" for s in discrete.SAMPLERS)
+    figures = " · ".join(f"**{s}**: {_figures(reqs[0].data, played[-1][s][2])}" for s in discrete.SAMPLERS)
     what = f"pattern {reqs[0].pattern}" if reqs[0].pattern else f"{reqs[0].n} words"
     info = (
         f"{process} model ({reqs[0].model}) on {reqs[0].data}, {what}, seed {reqs[0].seed}: {figures}. "
         f"✓ valid word, ★ valid and never seen in training. {seconds:.2f} s."
     )
     yield (
-        _frame_html(frames[-1], reqs[0].data, True),
-        frames[-1]["label"],
+        _frame_html(played[-1], reqs[0].data, True),
+        played[-1]["label"],
         info,
-        {"frames": frames, "data": reqs[0].data},
-        scrub_slider(len(frames)),
+        {"frames": played, "data": reqs[0].data},
+        scrub_slider(len(played)),
     )
 
 
@@ -137,7 +136,7 @@ def _k_slider(dataset):
 
 def list_steps(req: tp.TextRequest) -> list:
     with torch.no_grad():
-        return list(tp.text_steps(req))
+        return list(tp.text_plan(req).steps())
 
 
 @event
