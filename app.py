@@ -13,7 +13,7 @@ import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from udm import hot_pipeline, process  # noqa: E402
-from udm.app import compare  # noqa: E402
+from udm.app import compare, words  # noqa: E402
 
 # A drawn or uploaded digit is size-checked before decoding (udm.app.common.uploaded_picture); past this
 # many pixels Pillow itself refuses to decode anything (a decompression bomb) instead of filling the memory.
@@ -32,7 +32,7 @@ def tabs() -> dict:
 
 # Gradio's upload route (a drawn or uploaded digit) accepts 1 MB at the most. At most 256 sessions keep a
 # trajectory for their scrub slider (each also expires, udm.app.common.STATE_SECONDS).
-LAUNCH = dict(share=False, footer_links=["api"], max_file_size="1mb", state_session_capacity=256)
+LAUNCH = dict(share=False, footer_links=["api"], max_file_size="1mb", state_session_capacity=256, css=words.CSS)
 
 
 def build() -> gr.Blocks:
@@ -40,10 +40,12 @@ def build() -> gr.Blocks:
     with gr.Blocks(
         title="udm: the unified diffusion model", analytics_enabled=False, delete_cache=(3600, 7200)
     ) as demo:
-        gr.Markdown("# udm — forward process, posterior q(x_0|x_t), reverse step")
-        for name, make in tabs().items():
-            with gr.Tab(name):
-                make()  # a Blocks built inside this context renders itself here
+        gr.Markdown("# udm: the unified diffusion model", elem_classes="udm-title")
+        gr.HTML(words.OPENING)
+        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays in sight
+            for name, make in tabs().items():
+                with gr.Tab(name):
+                    make()  # a Blocks built inside this context renders itself here
     demo.queue(max_size=32, default_concurrency_limit=2)
     return demo
 
@@ -59,7 +61,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     demo = build()
-    demo.launch(**LAUNCH, server_name=args.host, server_port=args.port, prevent_thread_lock=True)
+    demo.launch(**LAUNCH, server_name=args.host, server_port=args.port, prevent_thread_lock=True, quiet=True)
+    print(f"udm is serving on http://{args.host}:{args.port} (offline: no share link)", flush=True)
     # The server is up at once; the default model loads in the background so the first Generate is quick.
     threading.Thread(target=hot_pipeline.hot_model, args=("mnist28",), daemon=True).start()
     demo.block_thread()

@@ -26,13 +26,8 @@ from .common import (
     whole,
 )
 from .gpu import on_gpu
+from .words import explain
 
-INTRO = """### Cold diffusion — x_t = F_t(x_0) + σ ε with a deterministic degradation F_t
-A restoration network guesses x̂_0 = G_t(x_t). **Naive**: x_{t−1} = F_{t−1}(x̂_0) (+ fresh σ ε').
-**Improved**: reuse what x_t says about its own noise, x_{t−1} = x_t + F_{t−1}(x̂_0) − F_t(x̂_0) (σ = 0),
-or F_{t−1}(x̂_0) + σ ε̂ with ε̂ = (x_t − F_t(x̂_0))/σ. Blur, pixelate and fade end at one grey level per
-image: from σ = 0 starts, many starts give the same few digits. Forward noise σ or noise on x_T brings
-diversity back. Both samplers start from the same x_T (same seed)."""
 TAB_MAX_SAMPLES = 32  # per sampler and request: two samplers run per click
 DATA = "mnist28"
 
@@ -168,7 +163,7 @@ def _mode_changed(mode):
 
 def build() -> gr.Blocks:
     with gr.Blocks() as tab:
-        gr.Markdown(INTRO)
+        explain("cold")
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 degradation = gr.Dropdown(list(cold.DEGRADATIONS), value="blur", label="degradation")

@@ -28,16 +28,8 @@ from .common import (
     write_gif,
 )
 from .gpu import on_gpu
+from .words import explain
 
-INTRO = """### Compare — samplers side by side on the same seed
-Tick up to four samplers (with their own steps and η), press Run: every sampler starts from the same
-x_T where the process allows; udm samplers that share a posterior network and a step grid (hot or
-encoding samplers at one K, cold naive and improved, the mask samplers) ask it once per step for all
-of them. The reference schedulers run on the same networks: diffusers' DDPM, DDIM and DPM-Solver++ (hot), AmusedScheduler, MaskGIT's confidence-ordered unmasking (mask), and
-DiscreteDDIMScheduler, D3PM's uniform-corruption DDIM, alone or with its leave-one-out corrector (edit;
-it assumes each position is corrupted independently, the edit model is told how many are). A Fréchet
-distance from a few dozen digits is large and noisy: compare it within one run, or use the panel below
-with more samples."""
 NONE = "—"
 SLOTS = compare.MAX_SAMPLERS
 TAB_MAX_SAMPLES = 32
@@ -278,7 +270,7 @@ def _process_changed(process):
 
 def build() -> gr.Blocks:
     with gr.Blocks() as tab:
-        gr.Markdown(INTRO)
+        explain("compare")
         with gr.Row():
             process = gr.Dropdown(list(compare.processes()), value="hot", label="process")
             name = gr.Dropdown(list(data.DATASETS), value="mnist28", label="data")

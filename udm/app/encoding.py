@@ -32,13 +32,8 @@ from .common import (
     whole,
 )
 from .gpu import on_gpu
+from .words import explain
 
-INTRO = """### Encoding model — x_t = ᾱ_t F(x_0) + β̄_t ε with a *learned* encoder F
-F and a decoder of q(x_0 | x_t) are trained together on −log q(x_0 | x_t); F's output is normalised to
-unit RMS so it cannot outgrow the noise. Sampling starts from x_T ~ N(0, I) in the latent; each step
-decodes x̂_0, re-encodes F(x̂_0) and takes the DDPM / DDIM step in the latent; the last step returns the
-decoder's x̂_0 itself. Digits: the latent's 4 channels of 7 × 7 are drawn as tiles (grey = 0). Words: each
-letter position's latent path, projected to 2-D (grey letters: where F puts each character)."""
 TAB_MAX_SAMPLES = 32
 ROUND_TRIP_N = 8  # held-out examples per round trip
 MAX_LEVELS = 10  # values of t per round trip
@@ -267,7 +262,7 @@ def _held_out_count(name: str) -> int:
 
 def build() -> gr.Blocks:
     with gr.Blocks() as tab:
-        gr.Markdown(INTRO)
+        explain("encoding")
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 data = gr.Radio(list(ENCODING_DATA), value="mnist28", label="data")

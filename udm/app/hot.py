@@ -24,12 +24,8 @@ from .common import (
     whole,
 )
 from .gpu import on_gpu
+from .words import explain
 
-INTRO = """### Hot diffusion — x_t = ᾱ_t x_0 + β̄_t ε
-Each reverse step guesses x̂_0 from x_t with the trained ε-model, then moves to x_s with the general
-step x_s = ᾱ_s x̂_0 + √(β̄_s² − σ_t²)·(x_t − ᾱ_t x̂_0)/β̄_t + σ_t ε. **DDPM** takes σ_t = β̄_s β_{t|s}/β̄_t,
-**DDIM** σ_t = η·that (η = 0: deterministic), **Analytic-DPM** also samples x̂_0 with the optimal
-variance σ̄_t² = (β̄_t/ᾱ_t)²(1 − E‖ε_θ‖²/d). Fewer steps skip timesteps."""
 MAX_STEPS = 1000
 TAB_MAX_SAMPLES = {"images": 64, "points": 2000}  # per request in the app: CPU-safe, and quick to draw
 TAB_DEFAULT_SAMPLES = {"images": 16, "points": 500}
@@ -117,7 +113,7 @@ def _samples_slider(dataset):
 
 def build() -> gr.Blocks:
     with gr.Blocks() as tab:
-        gr.Markdown(INTRO)
+        explain("hot")
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 dataset = gr.Dropdown(list(data.DATASETS), value="mnist28", label="dataset")

@@ -13,21 +13,10 @@ from .. import discrete, judge, text
 from .. import text_pipeline as tp
 from .common import SAMPLING, choice, event, frame_index, frames, number, scrub_slider, session_state, whole
 from .gpu import on_gpu
+from .words import explain
 
 TAB_MAX_SAMPLES = 32
 MAX_PATTERN = 16  # characters accepted in the pattern box before any other check
-INTRO = {
-    "mask": """### Mask model — x_t hides t of the l positions behind [MASK]
-A BERT-style masked LM predicts x̂_0 at the hidden positions. **Naive**: draw all of x̂_0, then hide
-t − 1 random positions *anywhere* (what was settled can be forgotten). **Improved**: keep what is
-visible and reveal k of the hidden positions with x̂_0's tokens (k = 1 is the post's merged step, almost
-Gibbs sampling). A pattern such as `c?a?e`, `??ing` or `一?二?` fixes characters: they never change.""",
-    "edit": """### Edit model — x_t replaces t of the l positions with random tokens
-**Naive** (v1: any replacement token): draw x̂_0, then put random tokens at t − 1 random positions
-again, which undoes much of the guess. **Improved** (v2: the replacement is always a *different* token,
-so x_t shows exactly what was edited): draw x̂_0 differing from x_t in exactly t positions, copy one of
-them per step. Both start from the same l random tokens.""",
-}
 MASK_SHOWN = "▢"
 
 
@@ -150,7 +139,7 @@ def scrub(state: dict | None, k):
 
 def build(process: str) -> gr.Blocks:
     with gr.Blocks() as tab:
-        gr.Markdown(INTRO[process])
+        explain(process)
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 dataset = gr.Dropdown(list(text.TEXTS), value="en5", label="word list", info="en5: 5 letters; zh4")

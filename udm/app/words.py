@@ -1,0 +1,128 @@
+"""What each tab says to a visitor: one plain line of what they see and what to press, and the formulas
+behind an expandable section, written in LaTeX and rendered by Gradio's Markdown (KaTeX)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+POST = "https://kexue.fm/archives/9271"
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+OPENING = f"""<div class="udm-intro">
+<p>Watch generative models that create data <b>gradually</b>. Each is three parts
+(<a href="{POST}" target="_blank" rel="noopener">the post</a>):</p>
+<div class="udm-parts">
+<div><b>① forward</b><span>destroy the data step by step: noise, blur, masks, edits</span></div>
+<div class="udm-arrow">→</div>
+<div><b>② posterior</b><span>a network looks at the damaged x<sub>t</sub> and guesses the clean x̂<sub>0</sub></span></div>
+<div class="udm-arrow">→</div>
+<div><b>③ reverse</b><span>use the guess to step back from x<sub>t</sub> to x<sub>t−1</sub>; repeat down to x<sub>0</sub></span></div>
+</div></div>"""
+
+CSS = """
+.udm-intro p {margin: 0 0 .4em 0}
+.udm-parts {display: flex; gap: .4em; align-items: stretch; flex-wrap: wrap}
+.udm-parts > div:not(.udm-arrow) {flex: 1 1 140px; border: 1px solid var(--border-color-primary);
+  border-radius: 8px; padding: .35em .6em; font-size: .92em}
+.udm-parts span {display: block; color: var(--body-text-color-subdued)}
+.udm-arrow {align-self: center; color: var(--body-text-color-subdued)}
+.udm-scroll {overflow-x: auto; max-width: 100%}
+.udm-scroll table {white-space: nowrap}
+@media (max-width: 640px) {
+  .udm-title h1 {font-size: 1.25em !important; margin: 0 !important}
+  .udm-arrow {display: none}
+  .udm-parts > div:not(.udm-arrow) {flex: 1 1 100%; padding: .2em .5em; font-size: .85em}
+}
+"""
+
+TABS = {
+    "hot": (
+        "Noise is added to data until nothing is left, and a network learned to guess the clean data from any "
+        "noisy version. **Press Generate** and watch pure noise become samples: on the left the current state "
+        "x_t, on the right the network's guess x̂₀ at that step.",
+        r"""**Forward** (Gaussian noise): $x_t = \bar\alpha_t x_0 + \bar\beta_t \varepsilon$, with
+$\bar\beta_t = \sqrt{1 - \bar\alpha_t^2}$ and $\varepsilon \sim \mathcal N(0, I)$.
+
+**Posterior**: the network predicts the noise, $\hat x_0 = \big(x_t - \bar\beta_t\,\epsilon_\theta(x_t, t)\big)/\bar\alpha_t$
+(Analytic-DPM also draws $\hat x_0$ with its optimal spread $\bar\sigma_t^2 = \frac{\bar\beta_t^2}{\bar\alpha_t^2}\big(1 - \mathbb E\|\epsilon_\theta\|^2/d\big)$).
+
+**Reverse**, from $t$ to $s < t$:
+$$x_s = \bar\alpha_s \hat x_0 + \sqrt{\bar\beta_s^2 - \sigma_t^2}\;\frac{x_t - \bar\alpha_t \hat x_0}{\bar\beta_t} + \sigma_t \varepsilon'$$
+DDPM takes $\sigma_t = \bar\beta_s \beta_{t|s} / \bar\beta_t$, DDIM $\sigma_t = \eta \cdot \bar\beta_s \beta_{t|s} / \bar\beta_t$
+($\eta = 0$: deterministic). Fewer steps $K$ skip timesteps.""",
+    ),
+    "cold": (
+        "A blur (or mask, pixelation, fade) is undone step by step by one restoration network. **Press Run**: "
+        "the naive rule (top) and the improved rule (bottom) start from the same x_T. Without noise many starts "
+        "end at the same few digits — that is the post's point; add x_T noise or pick σ = 0.2 for variety.",
+        r"""**Forward**: a deterministic degradation $F_t$ plus optional noise, $x_t = F_t(x_0) + \sigma\varepsilon$.
+
+**Posterior**: a restorer guesses $\hat x_0 = G_t(x_t)$.
+
+**Naive** reverse: $x_{t-1} = F_{t-1}(\hat x_0) + \sigma\varepsilon'$ (fresh noise).
+
+**Improved** reverse: reuse the noise that $x_t$ shows, $\hat\varepsilon = \big(x_t - F_t(\hat x_0)\big)/\sigma$:
+$$x_{t-1} = F_{t-1}(\hat x_0) + \sigma\hat\varepsilon \;\;\xrightarrow{\;\sigma \to 0\;}\;\; x_{t-1} = x_t + F_{t-1}(\hat x_0) - F_t(\hat x_0)$$
+The last step returns $\hat x_0$ (data is clean). "Fresh noise" mixes $\sqrt{1-f^2}\,\hat\varepsilon + f\varepsilon'$.""",
+    ),
+    "edit": (
+        "Words made by fixing random typos one at a time. **Press Run**: both rules start from the same random "
+        "letters; each row shows x_t, the model's guess x̂₀ and the next state, changes highlighted. "
+        "✓ a real word, ★ a real word the model never saw.",
+        r"""**Forward**: $t$ of the $l$ positions get a random token. v1 allows the same token back; v2 always a
+*different* one, so $x_t$ differs from $x_0$ in exactly $t$ positions.
+
+**Posterior**: a BERT reads $x_t$ and $t$ and gives each position a distribution $q(x_0 \mid x_t)$; or
+the exact posterior of the word list.
+
+**Naive** (v1): draw $\hat x_0 \sim q(x_0 \mid x_t)$, then put random tokens at $t-1$ random positions.
+
+**Improved** (v2): draw $\hat x_0$ that differs from $x_t$ in exactly $t$ positions, and copy one of them:
+one edit per step.""",
+    ),
+    "mask": (
+        "Words revealed letter by letter from blanks. **Press Run**: both rules start from all-blank words; "
+        "each row shows x_t, the model's guess x̂₀ and the next state. Try a pattern such as c?a?e. "
+        "✓ a real word, ★ a real word the model never saw.",
+        r"""**Forward**: $t$ of the $l$ positions are hidden behind [MASK].
+
+**Posterior**: a BERT-style masked language model gives each hidden position a distribution
+$q(x_0 \mid x_t)$; or the exact posterior of the word list.
+
+**Naive**: draw all of $\hat x_0 \sim q(x_0 \mid x_t)$, then hide $t-1$ random positions *anywhere*
+(what was settled can be forgotten).
+
+**Improved**: keep what is visible and reveal $k$ hidden positions with $\hat x_0$'s letters
+($k = 1$ is the post's merged step, almost Gibbs sampling).""",
+    ),
+    "encoding": (
+        "Gaussian diffusion in the space of a *learned* code: an encoder F maps digits or words to a latent, "
+        "noise is added there, and a decoder guesses x̂₀ back. **Press Generate** to sample, or open the round "
+        "trip to see how much of an example survives each noise level.",
+        r"""**Forward**: $x_t = \bar\alpha_t F(x_0) + \bar\beta_t\varepsilon$ with a trained encoder $F$ whose
+output has unit RMS (so it cannot outgrow the noise).
+
+**Posterior**: a decoder from the noisy latent and $t$ to $q(x_0 \mid x_t)$, trained with $F$ on
+$-\log q(x_0 \mid x_t)$.
+
+**Reverse**: decode $\hat x_0$, re-encode $F(\hat x_0)$ and take the DDPM / DDIM step in the latent; the
+last step returns the decoder's $\hat x_0$.""",
+    ),
+    "compare": (
+        "Up to four samplers of one process from the same seed, played in lockstep. **Press Run side by side**; "
+        "the table gives each one's figures, time and network evaluations.",
+        r"""Every sampler starts from the same $x_T$ where the process allows. udm's samplers that share a
+network and a step grid ask it once per step for all of them. Beside them run the schedulers one would
+otherwise pick, on the same networks: diffusers' DDPM, DDIM and DPM-Solver++ (hot), AmusedScheduler (MaskGIT's
+confidence-ordered unmasking, mask) and DiscreteDDIMScheduler (D3PM, edit). A Fréchet distance from a few
+dozen digits is large and noisy: compare it within one run, or use the panel below with more samples.""",
+    ),
+}
+
+
+def explain(tab: str) -> None:
+    """The tab's plain line and its formulas (collapsed), rendered where it is called."""
+    what, math = TABS[tab]
+    gr.Markdown(what)
+    with gr.Accordion("The math", open=False):
+        gr.Markdown(math, latex_delimiters=LATEX)
