@@ -54,10 +54,13 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--write-card", action="store_true", help="write quality.json into each text checkpoint")
+    p.add_argument("--only", help="one checkpoint, e.g. mask-en5 (default: all four)")
     args = p.parse_args()
     every = []
     for process in ("mask", "edit"):
         for name in text.TEXTS:
+            if args.only and args.only != f"{process}-{name}":
+                continue
             rows = rows_for(process, name, args.n)
             every += rows
             if args.write_card:
@@ -67,7 +70,9 @@ def main() -> None:
                     "held-out 10 % the model never saw; distinct: unique share. exact: the true q(x_0|x_t) "
                     "of the training list."
                 )
-                command = f"python -m bench.text_quality --n {args.n} --write-card"
+                command = f"python -m bench.text_quality --n {args.n} --write-card" + (
+                    f" --only {args.only}" if args.only else ""
+                )
                 q = {"columns": COLUMNS, "rows": rows, "note": note, "command": command}
                 (folder / "quality.json").write_text(json.dumps(q, indent=2, ensure_ascii=False) + "\n")
                 write_card(folder)

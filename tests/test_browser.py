@@ -52,16 +52,36 @@ def url(request):
 
 
 @pytest.fixture(scope="module")
-def page(url):
+def browser(url):
     sync_playwright = _browser_or_skip()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
-        page.goto(url)
-        page.wait_for_selector("button[role=tab]")
-        yield page
+        yield browser
         browser.close()
+
+
+def _open(browser, url, width, height):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    page.wait_for_selector("button[role=tab]")
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, url):
+    """The app at a desktop size (1400 × 1000)."""
+    page = _open(browser, url, 1400, 1000)
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def phone(browser, url):
+    """The app at a phone's size (390 × 844)."""
+    page = _open(browser, url, 390, 844)
+    yield page
+    page.close()
 
 
 def _shown(page, panel) -> tuple:
@@ -93,6 +113,7 @@ def test_tab_runs_and_scrubs_in_a_browser(page, tab, button, slider, animated):
     name = tab.lower().split()[0]
     page.screenshot(path=str(SHOTS / f"tab-{name}.png"), full_page=True)
     before = _shown(page, panel)
+    scrub.scroll_into_view_if_needed()
     box = scrub.bounding_box()
     page.mouse.click(box["x"] + 1, box["y"] + box["height"] / 2)  # to the first frame
     page.wait_for_function("(el) => Number(el.value) === 0", arg=scrub.element_handle())
@@ -121,3 +142,61 @@ def test_cold_restores_a_digit_drawn_in_the_browser(page):
     panel.get_by_role("button", name="Run naive and improved").first.click()
     page.get_by_text("copies of your digit").first.wait_for(state="visible")
     page.screenshot(path=str(SHOTS / "tab-cold-your-digit.png"), full_page=True)
+
+
+def _tab(page, tab):
+    page.get_by_role("tab", name=tab).click()
+    return page.locator("[role=tabpanel]:visible").first
+
+
+@pytest.mark.parametrize("tab", [t[0] for t in TABS])
+def test_the_math_is_rendered_and_the_page_never_scrolls_sideways(page, tab):
+    panel = _tab(page, tab)
+    panel.get_by_text("The math").first.click()
+    math = panel.locator(".katex")
+    math.first.wait_for(state="visible")
+    shown = panel.inner_text()
+    assert math.count() >= 1 and "$" not in shown and "\\bar" not in shown and "\\hat" not in shown
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+
+
+def test_on_a_phone_every_tab_is_reachable_and_x_t_sits_beside_x0_hat(phone):
+    for tab, *_ in TABS:
+        phone.get_by_role("tab", name=tab).click()
+        assert phone.get_by_role("tab", name=tab).get_attribute("aria-selected") == "true"
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390, f"{tab} scrolls sideways"
+    panel = _tab(phone, "Hot diffusion")
+    panel.get_by_role("button", name="Generate").first.click()
+    scrub = panel.get_by_label("range slider for scrub the trajectory").first
+    phone.wait_for_function("(el) => Number(el.max) > 1 && !el.disabled", arg=scrub.element_handle())
+    x_t, x0_hat = (panel.locator("img[src*='file=']").nth(i).bounding_box() for i in range(2))
+    assert abs(x_t["y"] - x0_hat["y"]) < 5 and x0_hat["x"] > x_t["x"] + x_t["width"] / 2
+    assert min(x_t["width"], x0_hat["width"]) > 120
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(SHOTS / "phone-hot.png"), full_page=True)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_an_example_click_runs(page):
+    panel = _tab(page, "Mask")
+    panel.get_by_role("button", name="fill the blanks of c?a?e").click()
+    panel.get_by_text("pattern c?a?e, seed 0").first.wait_for(state="visible")  # the run's last message
+    assert panel.get_by_label("pattern (optional)").input_value() == "c?a?e"
+    rows = panel.locator("table tr").all_inner_texts()[1:]
+    finals = [r.split("\t")[-1].split()[0] for r in rows]  # the improved rule's last column (without ✓ / ★)
+    assert finals and all(w[0] == "c" and w[2] == "a" and w[4] == "e" for w in finals)
+
+
+def test_an_error_shows_the_input_as_text_and_keeps_the_results(page):
+    panel = _tab(page, "Mask")
+    panel.get_by_label("pattern (optional)").fill("")
+    panel.get_by_role("button", name="Run naive and improved").first.click()
+    panel.get_by_text("12 words shown").first.wait_for(state="visible")  # the run's last message
+    before = _shown(page, panel)
+    panel.get_by_label("pattern (optional)").fill("<b>?</b>")
+    panel.get_by_role("button", name="Run naive and improved").first.click()
+    toast = page.get_by_text("<b>?</b>", exact=False).first  # shown as typed, not as bold markup
+    toast.wait_for(state="visible")
+    assert page.locator(".toast-body b, [data-testid=toast-body] b").count() == 0
+    page.wait_for_timeout(500)
+    assert _shown(page, panel) == before

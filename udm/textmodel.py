@@ -232,7 +232,7 @@ def write_card(folder: Path) -> None:
         f"- steps: {tr['steps']} × batch {tr['batch_size']}, AdamW lr {tr['lr']} (warm-up {tr['warmup']}, "
         f"cosine decay), EMA {tr['ema_decay']}; {tr['parameters']:,} parameters",
         f"- time: {tr['seconds']} s on `{tr['device']}`; final loss (smoothed): {tr['final_loss_ema']}",
-        f"- rebuild: `python -m udm train --process {meta['process']} --data {meta['data']} "
+        f"- rebuild: `python -m udm train --process {meta['process']} --data {meta['data']}{_options(tr)} "
         f"--out checkpoints/{folder.name}`",
         "",
         "## Held-out accuracy of x̂_0 (argmax) on the corrupted positions"
@@ -252,6 +252,13 @@ def write_card(folder: Path) -> None:
         lines += ["| " + " | ".join(map(str, r)) + " |" for r in q["rows"]]
         lines += ["", f"Measured by `{q['command']}`."]
     (folder / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def _options(train: dict[str, Any]) -> str:
+    """The command-line options that rebuild a checkpoint trained with other than the default settings."""
+    default = asdict(default_config(train["process"], train["data"]))
+    keys = ("steps", "batch_size", "lr", "seed", "width", "layers", "soft")
+    return "".join(f" --{k.replace('_', '-')} {train[k]}" for k in keys if k in train and train[k] != default[k])
 
 
 def default_config(process: str, data: str, **overrides: Any) -> TextTrainConfig:

@@ -85,6 +85,21 @@ def side_by_side(*images: Image.Image, gap: int = 8) -> Image.Image:
     return out
 
 
+def titled(image: Image.Image, title: str, size: int = 13) -> Image.Image:
+    """The image under a band with `title` in it (ASCII is safe in the default font), left-aligned."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=size)
+    band = size + 6
+    mode = image.mode if image.mode in ("L", "RGB") else "RGB"
+    white = 255 if mode == "L" else (255, 255, 255)
+    width = max(image.width, int(font.getlength(title)) + 6)
+    out = Image.new(mode, (width, image.height + band), white)
+    out.paste(image.convert(mode), (0, band))
+    ImageDraw.Draw(out).text((3, 2), title, fill=0 if mode == "L" else (40, 40, 40), font=font)
+    return out
+
+
 LATENT_RANGE = 3.0  # latent values in [-3, 3] map to black..white (the latent has unit RMS)
 
 

@@ -14,9 +14,11 @@ from ..pipeline import to_data
 from .common import (
     SAMPLING,
     Trajectory,
+    checked,
     choice,
     digit_pad,
     event,
+    examples,
     frame_index,
     frames,
     number,
@@ -73,6 +75,13 @@ def _figures(mode: str, x: torch.Tensor, originals: torch.Tensor | None) -> str:
     return f"{int(d['distinct'])} distinct of {len(x)}, mean pairwise L1 {d['pairwise']:.3f}"
 
 
+def _check(degradation, sigma, mode, t, start_noise, fresh, seed, n, picture=None) -> None:
+    for s in cold.SAMPLERS:
+        _request(degradation, sigma, mode, t, start_noise, fresh, seed, n, s)
+    if mode == "restore":
+        uploaded_picture(picture, "your digit")
+
+
 @event
 def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, picture=None, progress=gr.Progress()):
     """Both samplers from the same start, in lockstep: stream (naive x_t, x̂_0, improved x_t, x̂_0, caption).
@@ -84,7 +93,10 @@ def run(degradation, sigma, mode, t, start_noise, fresh, seed, n, picture=None, 
     runs = [cp.cold_plan(r, originals=given).steps() for r in reqs]
     _, _, originals = cp.cold_start(reqs[0], model.T, "cpu", given) if mode == "restore" else (None, None, None)
     t0 = reqs[0].restore_from or model.T
-    traj, start = Trajectory(render=_picture), time.perf_counter()
+    traj, start = (
+        Trajectory(render=_picture, columns="naive x_t, its guess, improved x_t, its guess"),
+        time.perf_counter(),
+    )
     for i, (a, b), kept, shown in frames(zip(*runs), t0, progress, every=0.1):
         finals = [a.x_s, b.x_s]
         if kept:
@@ -142,9 +154,10 @@ def forward_strip(degradation, sigma, index):
     return viz.side_by_side(*frames), f"F_t(x_0) + σ ε at t = {', '.join(map(str, ts))} (T = {T})"
 
 
-def _sigma_choices(degradation):
+def _sigma_choices(degradation, sigma):
+    """The σ values the restorer knows for this degradation; the chosen one stays if it is among them."""
     sigmas = _sigmas(choice(degradation, "degradation", cold.DEGRADATIONS))
-    return gr.update(choices=sigmas, value=sigmas[0])
+    return gr.update(choices=sigmas, value=sigma if sigma in sigmas else sigmas[0])
 
 
 def _restore_range():
@@ -164,6 +177,7 @@ def _mode_changed(mode):
 def build() -> gr.Blocks:
     with gr.Blocks() as tab:
         explain("cold")
+        tries = gr.Row()  # filled below, once the inputs exist
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 degradation = gr.Dropdown(list(cold.DEGRADATIONS), value="blur", label="degradation")
@@ -179,30 +193,57 @@ def build() -> gr.Blocks:
                 go = gr.Button("Run naive and improved", variant="primary")
             with gr.Column(scale=2):
                 with gr.Row():
-                    naive_xt = gr.Image(label="naive: x_t", type="pil", format="png", interactive=False)
-                    naive_x0 = gr.Image(label="naive: x̂_0", type="pil", format="png", interactive=False)
-                    impr_xt = gr.Image(label="improved: x_t", type="pil", format="png", interactive=False)
-                    impr_x0 = gr.Image(label="improved: x̂_0", type="pil", format="png", interactive=False)
+                    naive_xt = gr.Image(label="naive: xₜ", type="pil", format="png", interactive=False, min_width=120)
+                    naive_x0 = gr.Image(
+                        label="naive: x̂₀ (its guess)", type="pil", format="png", interactive=False, min_width=120
+                    )
+                with gr.Row():
+                    impr_xt = gr.Image(label="improved: xₜ", type="pil", format="png", interactive=False, min_width=120)
+                    impr_x0 = gr.Image(
+                        label="improved: x̂₀ (its guess)", type="pil", format="png", interactive=False, min_width=120
+                    )
                 caption = gr.Markdown()
                 frame = gr.Slider(0, 1, value=0, step=1, label="scrub the trajectory", interactive=False)
-                with gr.Row():
-                    naive_out = gr.Image(label="naive: result", type="pil", format="png", interactive=False)
-                    impr_out = gr.Image(label="improved: result", type="pil", format="png", interactive=False)
-                    original = gr.Image(label="originals", type="pil", format="png", interactive=False, visible=False)
+                # the results are the last frame's x̂₀: sent to API callers, not drawn a second time
+                naive_out = gr.Image(
+                    label="naive: result", type="pil", format="png", interactive=False, min_width=120, visible=False
+                )
+                impr_out = gr.Image(
+                    label="improved: result", type="pil", format="png", interactive=False, min_width=120, visible=False
+                )
+                original = gr.Image(
+                    label="the originals (restoring)",
+                    type="pil",
+                    format="png",
+                    interactive=False,
+                    min_width=120,
+                    visible=False,
+                )
                 animation = gr.Image(label="animation: naive x_t | x̂_0 | improved x_t | x̂_0", type="filepath")
                 with gr.Row():
                     index = gr.Slider(0, 499, value=0, step=1, label="held-out digit for the forward strip")
                 strip = gr.Image(label="forward process", type="pil", format="png", interactive=False)
                 strip_caption = gr.Markdown()
         traj = session_state()
-        go.click(
-            on_gpu(run),
-            [degradation, sigma, mode, t, start_noise, fresh, seed, n, picture],
-            [naive_xt, naive_x0, impr_xt, impr_x0, caption, naive_out, impr_out, original, animation, traj, frame],
-            api_name="cold_run",
-            **SAMPLING,
-            preprocess=False,
-        )
+        inputs = [degradation, sigma, mode, t, start_noise, fresh, seed, n, picture]
+        outputs = [naive_xt, naive_x0, impr_xt, impr_x0, caption, naive_out, impr_out, original, animation, traj, frame]
+        checked(go.click, _check, on_gpu(run), inputs, outputs, api_name="cold_run", **SAMPLING, preprocess=False)
+        restore = gr.update(value=25, visible=True)
+        with tries:
+            examples(
+                "Try",
+                [
+                    ("σ = 0: many starts, few digits", ("blur", 0.0, "generate", 25, 0.0, 0.0, 0, 16, None)),
+                    ("σ = 0.2: variety comes back", ("blur", 0.2, "generate", 25, 0.0, 0.0, 0, 16, None)),
+                    ("restore blurred digits from t = 25", ("blur", 0.0, "restore", restore, 0.0, 0.0, 0, 16, None)),
+                ],
+                inputs,
+                _check,
+                on_gpu(run),
+                outputs,
+                **SAMPLING,
+                preprocess=False,
+            )
         frame.release(
             scrub,
             [traj, frame],
@@ -214,7 +255,7 @@ def build() -> gr.Blocks:
         index.release(forward_strip, strip_inputs, strip_outputs, api_name="cold_forward", preprocess=False)
         for listener in (degradation.change, sigma.change):
             listener(forward_strip, strip_inputs, strip_outputs, api_visibility="private", preprocess=False)
-        degradation.change(_sigma_choices, [degradation], [sigma], api_visibility="private")
+        degradation.change(_sigma_choices, [degradation, sigma], [sigma], api_visibility="private")
         mode.change(_mode_changed, [mode], [t, picture], api_visibility="private")
         tab.load(forward_strip, strip_inputs, [strip, strip_caption], api_visibility="private")
         tab.load(_restore_range, None, [t], api_visibility="private")

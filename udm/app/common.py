@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import inspect
 import io
 import math
@@ -161,6 +162,7 @@ class Trajectory:
 
     render: Callable[[torch.Tensor], Image.Image]
     frames: list[tuple[str, tuple[torch.Tensor, ...]]] = field(default_factory=list)
+    columns: str = "x_t, guess of x_0"  # what the animation's pictures are, named on every frame
 
     def add(self, label: str, *xs: torch.Tensor) -> None:
         self.frames.append((label, tuple(x.half() for x in xs)))
@@ -172,7 +174,11 @@ class Trajectory:
 
     def gif(self) -> str:
         """Write the animation (the frame's pictures side by side) to a temporary GIF and return its path."""
-        return write_gif([viz.side_by_side(*self.picture(k)[1:]) for k in range(len(self.frames))])
+        frames = []
+        for k in range(len(self.frames)):
+            label, *pictures = self.picture(k)
+            frames.append(viz.titled(viz.side_by_side(*pictures), f"{label}   (left to right: {self.columns})"))
+        return write_gif(frames)
 
 
 def write_gif(frames: list[Image.Image]) -> str:
@@ -207,13 +213,19 @@ def _as_file(x):
 
 @contextlib.contextmanager
 def _refusals_as_errors():
-    """A library refusal (ValueError) or a missing checkpoint (FileNotFoundError) as a gr.Error with its message."""
+    """A library refusal (ValueError) or a missing checkpoint (FileNotFoundError) as a gr.Error with its
+    message; every message leaves as text (a user's input quoted in it is never rendered as HTML)."""
     try:
         yield
-    except gr.Error:  # (itself a ValueError) as it is
-        raise
+    except gr.Error as e:  # (itself a ValueError)
+        raise gr.Error(_as_text(str(e.message)), duration=e.duration, visible=e.visible, title=e.title) from None
     except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+        raise gr.Error(_as_text(str(e))) from None
+
+
+def _as_text(message: str) -> str:
+    """A message as the error popup shows it: what a user typed into it stays text, never markup."""
+    return html.escape(message, quote=False)
 
 
 def event(fn):
@@ -245,6 +257,24 @@ def event(fn):
             return convert(fn(*args, **kwargs))
 
     return call
+
+
+def examples(title: str, items: list[tuple[str, tuple]], inputs: list, check, fn, outputs: list, **kwargs) -> None:
+    """One-click examples: a row of buttons, each setting `inputs` to its values and running `fn` on them
+    (behind `check`, as the tab's own button does)."""
+    with gr.Row(equal_height=True):
+        gr.Markdown(f"**{title}**", container=False)
+        for label, values in items:
+            button = gr.Button(label, size="sm", variant="secondary", min_width=100)
+            filled = button.click(lambda v=values: v, None, inputs, api_visibility="private", queue=False)
+            checked(filled.success, check, fn, inputs, outputs, api_visibility="private", **kwargs)
+
+
+def checked(trigger, check, fn, inputs, outputs, **kwargs):
+    """Wire `fn` to a trigger (e.g. a button's `click`) behind `check`, a quick look at the same inputs: a
+    refused input is answered by `check`, which has no outputs, so the pictures of the last run stay."""
+    first = trigger(event(check), inputs, None, api_visibility="private", preprocess=False)
+    return first.success(fn, inputs, outputs, **kwargs)
 
 
 def _forget_old_files(max_age: float = 3600.0) -> None:

@@ -147,6 +147,10 @@ class Lockstep:
             out.append(_frame(self.process, self.name, r.frames[i]))
         return out
 
+    def ts(self, p: int) -> list[int]:
+        """Each run's t at frame p."""
+        return [r.frames[round(p * (len(r.frames) - 1) / max(1, self.length - 1))][0] for r in self.results]
+
     def label(self, p: int) -> str:
         parts = []
         for r in self.results:
@@ -175,7 +179,12 @@ def run(process, name, *args, progress=gr.Progress()):
     results = compare.run(req, progress=lambda f, s: progress(f, desc=s))
     total = time.perf_counter() - start
     play = Lockstep(req.process, req.data, results)
-    frames = [viz.side_by_side(*play.frame(p)) for p in range(play.length)]
+    frames = [
+        viz.side_by_side(
+            *(viz.titled(f, f"{r.entry.name}: t = {t}") for f, r, t in zip(play.frame(p), results, play.ts(p)))
+        )
+        for p in range(play.length)
+    ]
     gif = write_gif(frames)
     finals = [_picture(req.process, req.data, r.final) for r in results]
     caption = play.label(play.length - 1) + f" · whole comparison {total:.2f} s"
@@ -299,7 +308,7 @@ def build() -> gr.Blocks:
                 for k in range(SLOTS)
             ]
         figures = gr.Dataframe(
-            label="figures", headers=["sampler", "network evaluations", "wall time (s)"], interactive=False, wrap=True
+            label="figures", headers=["sampler", "network evaluations", "wall time (s)"], interactive=False, wrap=False
         )
         animation = gr.Image(label="animation (all samplers in lockstep)", type="filepath")
         gr.Markdown("#### Quality against the number of steps (K = 5, 10, 20, 50, 100; computed once, then cached)")

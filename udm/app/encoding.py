@@ -20,9 +20,11 @@ from ..pipeline import checkpoint_root
 from .common import (
     SAMPLING,
     Trajectory,
+    checked,
     choice,
     digit_pad,
     event,
+    examples,
     frame_index,
     frames,
     number,
@@ -82,6 +84,10 @@ def figures(name: str, final: torch.Tensor) -> str:
     return f"{int(d['distinct'])} distinct of {len(final)}, mean pairwise L1 {d['pairwise']:.3f}"
 
 
+def _check(*values) -> None:
+    _request(*values)
+
+
 @event
 def run(name, sampler, steps, eta, temperature, seed, n, progress=gr.Progress()):
     """Stream (latent, x̂_0, caption), then the samples, the figures, the GIF and the scrub state."""
@@ -90,7 +96,7 @@ def run(name, sampler, steps, eta, temperature, seed, n, progress=gr.Progress())
     render = _render(req.data)
     words = ep.is_words(req.data)
     proj = ep.projection(req.data) if words else None
-    traj, path, start = Trajectory(render=render), [], time.perf_counter()
+    traj, path, start = Trajectory(render=render, columns="latent x_t, decoded guess of x_0"), [], time.perf_counter()
     for i, step, kept, shown in frames(records, req.steps, progress):
         final = step.x_s
         if words:
@@ -182,7 +188,8 @@ def round_trip(name, first, seed, levels=None, picture=None):
         + f". {what} per t: "
         + ", ".join(f"t = {t}: {f}" for t, f in zip(ts, figs))
     )
-    return viz.side_by_side(*cols, gap=12), caption
+    titles = ["x_0", *(f"t = {t}" for t in ts)]
+    return viz.side_by_side(*(viz.titled(c, title, size=11) for c, title in zip(cols, titles)), gap=12), caption
 
 
 def verdict(quality: dict) -> str:
@@ -238,6 +245,17 @@ def quality_note() -> str:
     return "\n".join(parts) or "No measured figures yet: run `python -m bench.encoding_quality --write-card`."
 
 
+def _cleared(name):
+    """Empty pictures and captions for a new data set, with the legends of its latent view."""
+    words = ep.is_words(choice(name, "data", ENCODING_DATA))
+    legend = (
+        "xₜ: each letter position's latent path, projected to 2-D (grey letters: where F puts each character)"
+        if words
+        else "xₜ: the latent, its 4 channels of 7 × 7 as tiles (grey = 0)"
+    )
+    return gr.update(value=None, label=legend), *([None] * 3), "", "", None, ""
+
+
 def _data_changed(name):
     """The temperature shows for words; the held-out index and the t values fit the data set's model;
     your own digit (emptied) shows for digits only."""
@@ -263,6 +281,7 @@ def _held_out_count(name: str) -> int:
 def build() -> gr.Blocks:
     with gr.Blocks() as tab:
         explain("encoding")
+        tries = gr.Row()  # filled below, once the inputs exist
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 data = gr.Radio(list(ENCODING_DATA), value="mnist28", label="data")
@@ -284,8 +303,16 @@ def build() -> gr.Blocks:
                 go = gr.Button("Generate", variant="primary")
             with gr.Column(scale=2):
                 with gr.Row():
-                    latent = gr.Image(label="x_t (latent)", type="pil", format="png", interactive=False)
-                    x0_hat = gr.Image(label="x̂_0 (decoded)", type="pil", format="png", interactive=False)
+                    latent = gr.Image(
+                        label="xₜ: the latent, its 4 channels of 7 × 7 as tiles (grey = 0)",
+                        type="pil",
+                        format="png",
+                        interactive=False,
+                        min_width=120,
+                    )
+                    x0_hat = gr.Image(
+                        label="x̂₀: the decoder's guess", type="pil", format="png", interactive=False, min_width=120
+                    )
                 caption = gr.Markdown()
                 frame = gr.Slider(0, 1, value=0, step=1, label="scrub the trajectory", interactive=False)
                 samples = gr.Image(label="samples", type="pil", format="png", interactive=False)
@@ -305,14 +332,23 @@ def build() -> gr.Blocks:
         with gr.Accordion("Measured: where the learned latent helps and where it does not", open=False):
             gr.Markdown(quality_note())
         traj = session_state()
-        go.click(
-            on_gpu(run),
-            [data, sampler, steps, eta, temperature, seed, n],
-            [latent, x0_hat, caption, samples, info, animation, traj, frame],
-            api_name="encoding_run",
-            **SAMPLING,
-            preprocess=False,
-        )
+        inputs = [data, sampler, steps, eta, temperature, seed, n]
+        outputs = [latent, x0_hat, caption, samples, info, animation, traj, frame]
+        checked(go.click, _check, on_gpu(run), inputs, outputs, api_name="encoding_run", **SAMPLING, preprocess=False)
+        with tries:
+            examples(
+                "Try",
+                [
+                    ("digits · DDPM, 50 steps", ("mnist28", "ddpm", 50, 0.0, 0.0, 0, 16)),
+                    ("words · DDIM, 50 steps", ("en5", "ddim", 50, 0.0, 0.0, 0, 16)),
+                ],
+                inputs,
+                _check,
+                on_gpu(run),
+                outputs,
+                **SAMPLING,
+                preprocess=False,
+            )
         frame.release(scrub, [traj, frame], [latent, x0_hat, caption], api_name="encoding_scrub", preprocess=False)
         rt_go.click(
             on_gpu(round_trip),
@@ -324,4 +360,7 @@ def build() -> gr.Blocks:
         )
         for listener in (data.change, tab.load):
             listener(_data_changed, [data], [temperature, first, levels, picture], api_visibility="private")
+        # what the last run showed belongs to the data it ran on: cleared, the legends set, when it changes
+        shown = [latent, x0_hat, samples, animation, caption, info, rt_image, rt_caption]
+        data.change(_cleared, [data], shown, api_visibility="private")
     return tab

@@ -14,8 +14,10 @@ from .. import hot_pipeline as pipeline
 from .common import (
     SAMPLING,
     Trajectory,
+    checked,
     choice,
     event,
+    examples,
     frame_index,
     frames,
     number,
@@ -56,6 +58,10 @@ def _request(dataset, model, sampler, steps, eta, seed, n) -> pipeline.HotReques
         seed=whole(seed, "seed"),
         eta=eta if process.get("hot").choice(dataset, sampler).eta else None,
     )
+
+
+def _check(*values) -> None:
+    _request(*values)
 
 
 @event
@@ -106,24 +112,51 @@ def forward_strip(dataset):
     return strip, "forward process x_0 → x_T at t = " + ", ".join(map(str, ts))
 
 
-def _samples_slider(dataset):
+def _dataset_changed(dataset, model, n):
+    """The controls that depend on the dataset: how many samples, and the exact model (gaussians8 only);
+    a value that is still valid stays."""
     kind = data.kind(choice(dataset, "dataset", data.DATASETS))
+    models, cap = _models(dataset), TAB_MAX_SAMPLES[kind]
+    n = (
+        n
+        if isinstance(n, (int, float)) and n <= cap and (kind == "points") == (n > TAB_MAX_SAMPLES["images"])
+        else None
+    )
+    return (
+        gr.update(maximum=cap, value=n or TAB_DEFAULT_SAMPLES[kind]),
+        gr.update(choices=models, value=model if model in models else "trained", interactive=len(models) > 1),
+    )
+
+
+def _n(dataset: str):
+    """The samples slider of an example: its range for the dataset, at the default."""
+    kind = data.kind(dataset)
     return gr.update(maximum=TAB_MAX_SAMPLES[kind], value=TAB_DEFAULT_SAMPLES[kind])
+
+
+_exact = gr.update(choices=["trained", "exact"], value="exact", interactive=True)
+
+
+def _models(dataset: str) -> list[str]:
+    """The models a dataset has: the exact ε* exists for the true mixture only."""
+    return list(pipeline.MODELS) if dataset == "gaussians8" else ["trained"]
 
 
 def build() -> gr.Blocks:
     with gr.Blocks() as tab:
         explain("hot")
+        tries = gr.Row()  # filled below, once the inputs exist
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 dataset = gr.Dropdown(list(data.DATASETS), value="mnist28", label="dataset")
                 model = gr.Radio(
-                    list(pipeline.MODELS),
+                    _models("mnist28"),
                     value="trained",
                     label="model",
-                    info="exact: the closed-form ε* (gaussians8 only)",
+                    info="gaussians8 also has the exact one: the closed-form ε* of the mixture",
+                    interactive=False,
                 )
-                sampler = gr.Dropdown(list(hot.SAMPLERS), value="ddim", label="sampler")
+                sampler = gr.Dropdown(list(hot.SAMPLERS), value="analytic-ddpm", label="sampler")
                 steps = gr.Slider(1, MAX_STEPS, value=50, step=1, label="steps K")
                 eta = gr.Slider(0, 1, value=0, step=0.05, label="η", info="ddim / analytic-ddim only")
                 with gr.Row():
@@ -134,26 +167,44 @@ def build() -> gr.Blocks:
                 run = gr.Button("Generate", variant="primary")
             with gr.Column(scale=2):
                 with gr.Row():
-                    x_t = gr.Image(label="x_t", format="png", type="pil", interactive=False)
-                    x0_hat = gr.Image(label="x̂_0 (the model's guess)", format="png", type="pil", interactive=False)
+                    x_t = gr.Image(label="xₜ (the state)", format="png", type="pil", interactive=False, min_width=120)
+                    x0_hat = gr.Image(
+                        label="x̂₀ (the model's guess)", format="png", type="pil", interactive=False, min_width=120
+                    )
                 caption = gr.Markdown()
                 frame = gr.Slider(0, 1, value=0, step=1, label="scrub the trajectory", interactive=False)
-                with gr.Row():
-                    animation = gr.Image(label="animation: x_t | x̂_0", type="filepath", interactive=False)
-                    samples = gr.Image(label="final samples", format="png", type="pil", interactive=False)
+                animation = gr.Image(label="animation: xₜ | x̂₀", type="filepath", interactive=False)
+                # the samples are the last frame's x̂₀: sent to API callers, not drawn a third time
+                samples = gr.Image(label="final samples", format="png", type="pil", interactive=False, visible=False)
                 strip = gr.Image(label="forward process", format="png", type="pil", interactive=False)
                 strip_caption = gr.Markdown()
         traj = session_state()
-        run.click(
-            on_gpu(generate),
-            [dataset, model, sampler, steps, eta, seed, n],
-            [x_t, x0_hat, caption, samples, animation, traj, frame],
-            api_name="hot_generate",
-            **SAMPLING,
-            preprocess=False,
-        )  # raw values: our checks name the field at fault
+        inputs = [dataset, model, sampler, steps, eta, seed, n]
+        outputs = [x_t, x0_hat, caption, samples, animation, traj, frame]
+        # raw values (preprocess=False): our checks name the field at fault
+        checked(
+            run.click, _check, on_gpu(generate), inputs, outputs, api_name="hot_generate", **SAMPLING, preprocess=False
+        )
+        with tries:
+            examples(
+                "Try",
+                [
+                    ("MNIST · DDPM, 50 steps", ("mnist28", "trained", "ddpm", 50, 0.0, 0, _n("mnist28"))),
+                    (
+                        "8 Gaussians · the exact posterior, 10 steps",
+                        ("gaussians8", _exact, "ddim", 10, 0.0, 0, _n("gaussians8")),
+                    ),
+                    ("two moons · DDIM, only 10 steps", ("moons", "trained", "ddim", 10, 0.0, 0, _n("moons"))),
+                ],
+                inputs,
+                _check,
+                on_gpu(generate),
+                outputs,
+                **SAMPLING,
+                preprocess=False,
+            )
         frame.release(scrub, [traj, frame], [x_t, x0_hat, caption], api_name="hot_scrub", preprocess=False)
         dataset.change(forward_strip, [dataset], [strip, strip_caption], api_name="hot_forward")
-        dataset.change(_samples_slider, [dataset], [n], api_visibility="private")
+        dataset.change(_dataset_changed, [dataset, model, n], [n, model], api_visibility="private")
         tab.load(forward_strip, [dataset], [strip, strip_caption], api_visibility="private")
     return tab

@@ -5,17 +5,32 @@ from __future__ import annotations
 
 import html
 import time
+from functools import partial
 
 import gradio as gr
 import torch
 
 from .. import discrete, judge, text
+from .. import process as udm_process
 from .. import text_pipeline as tp
-from .common import SAMPLING, choice, event, frame_index, frames, number, scrub_slider, session_state, whole
+from .common import (
+    SAMPLING,
+    checked,
+    choice,
+    event,
+    examples,
+    frame_index,
+    frames,
+    number,
+    scrub_slider,
+    session_state,
+    whole,
+)
 from .gpu import on_gpu
 from .words import explain
 
 TAB_MAX_SAMPLES = 32
+FIGURE_SAMPLES = 500  # words per rule behind the figures: the sign of a difference of 5 points is real
 MAX_PATTERN = 16  # characters accepted in the pattern box before any other check
 MASK_SHOWN = "▢"
 
@@ -52,7 +67,8 @@ def _frame_html(frame: dict, name: str, final: bool) -> str:
             mark = _mark(x_s, name) if final else ""
             cells += [_cells(x_t), _cells(x0, _diff(x0, x_t)), _cells(x_s, _diff(x_s, x_t)) + mark]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f'<table style="border-collapse:collapse"><tr>{head}</tr>{"".join(rows)}</table>'
+    table = f'<table style="border-collapse:collapse"><tr>{head}</tr>{"".join(rows)}</table>'
+    return f'<div class="udm-scroll">{table}</div>'
 
 
 def _request(process, dataset, model, temperature, seed, n, sampler, k=1, pattern=None) -> tp.TextRequest:
@@ -76,8 +92,10 @@ def _request(process, dataset, model, temperature, seed, n, sampler, k=1, patter
 
 
 def _figures(name: str, words: list[str]) -> str:
-    s = judge.word_scores(name, words)
-    return f"valid {s['valid']:.0%}, novel-valid {s['novel_valid']:.0%}, distinct {s['distinct']:.0%}"
+    """The shares of valid, novel-valid and distinct words, each ± its standard error."""
+    s, n = judge.word_scores(name, words), len(words)
+    pm = {k: f" ± {(s[k] * (1 - s[k]) / n) ** 0.5:.0%}" for k in ("valid", "novel_valid")}
+    return f"valid {s['valid']:.0%}{pm['valid']}, novel-valid {s['novel_valid']:.0%}{pm['novel_valid']}, distinct {s['distinct']:.0%}"
 
 
 @event
@@ -94,11 +112,16 @@ def run(process, dataset, model, temperature, seed, n, k=1, pattern=None, progre
             frame[s] = [vocab.decode(x.cpu()) for x in (step.x_t, step.x0_hat, step.x_s)]
         played.append(frame)
         yield _frame_html(frame, reqs[0].data, False), frame["label"], gr.skip(), gr.skip(), gr.skip()
+    progress(1.0, desc=f"figures on {FIGURE_SAMPLES} words per rule")
+    runs = udm_process.get(process)
+    figures = " · ".join(
+        f"**{r.sampler}**: {_figures(r.data, udm_process.many(runs, r, FIGURE_SAMPLES))}" for r in reqs
+    )
     seconds = time.perf_counter() - start
-    figures = " · ".join(f"**{s}**: {_figures(reqs[0].data, played[-1][s][2])}" for s in discrete.SAMPLERS)
-    what = f"pattern {reqs[0].pattern}" if reqs[0].pattern else f"{reqs[0].n} words"
+    what = f"pattern {reqs[0].pattern}" if reqs[0].pattern else f"{reqs[0].n} words shown"
     info = (
-        f"{process} model ({reqs[0].model}) on {reqs[0].data}, {what}, seed {reqs[0].seed}: {figures}. "
+        f"{process} model ({reqs[0].model}) on {reqs[0].data}, {what}, seed {reqs[0].seed}. "
+        f"On {FIGURE_SAMPLES} words per rule (± one standard error): {figures}. "
         f"✓ valid word, ★ valid and never seen in training. {seconds:.2f} s."
     )
     yield (
@@ -108,6 +131,25 @@ def run(process, dataset, model, temperature, seed, n, k=1, pattern=None, progre
         {"frames": played, "data": reqs[0].data},
         scrub_slider(len(played)),
     )
+
+
+def _check(process, dataset, model, temperature, seed, n, k=1, pattern=None) -> None:
+    for s in discrete.SAMPLERS:
+        _request(process, dataset, model, temperature, seed, n, s, k, pattern)
+
+
+EXAMPLES = {  # each shows one of the post's claims
+    "mask": [
+        ("fill the blanks of c?a?e", ("en5", "trained", 1.0, 0, 12, 1, "c?a?e")),
+        ("reveal all five at once (k = 5)", ("en5", "trained", 1.0, 0, 12, 5, "")),
+        ("the exact posterior: only real words", ("en5", "exact", 1.0, 0, 12, 1, "")),
+    ],
+    "edit": [
+        ("English words, naive vs improved", ("en5", "trained", 1.0, 0, 12)),
+        ("Chinese words", ("zh4", "trained", 1.0, 0, 12)),
+        ("the exact posterior: only real words", ("en5", "exact", 1.0, 0, 12)),
+    ],
+}
 
 
 def mask_run(dataset, model, temperature, seed, n, k, pattern, progress=gr.Progress()):
@@ -140,6 +182,7 @@ def scrub(state: dict | None, k):
 def build(process: str) -> gr.Blocks:
     with gr.Blocks() as tab:
         explain(process)
+        tries = gr.Row()  # filled below, once the inputs exist
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 dataset = gr.Dropdown(list(text.TEXTS), value="en5", label="word list", info="en5: 5 letters; zh4")
@@ -161,14 +204,11 @@ def build(process: str) -> gr.Blocks:
                 frame = gr.Slider(0, 1, value=0, step=1, label="scrub the steps", interactive=False)
                 info = gr.Markdown()
         state = session_state()
-        go.click(
-            on_gpu(mask_run if process == "mask" else edit_run),
-            [dataset, model, temperature, seed, n, *extra],
-            [table, caption, info, state, frame],
-            api_name=f"{process}_run",
-            **SAMPLING,
-            preprocess=False,
-        )
+        inputs, outputs = [dataset, model, temperature, seed, n, *extra], [table, caption, info, state, frame]
+        fn, check = on_gpu(mask_run if process == "mask" else edit_run), partial(_check, process)
+        checked(go.click, check, fn, inputs, outputs, api_name=f"{process}_run", **SAMPLING, preprocess=False)
+        with tries:
+            examples("Try", EXAMPLES[process], inputs, check, fn, outputs, **SAMPLING, preprocess=False)
         frame.release(scrub, [state, frame], [table, caption], api_name=f"{process}_scrub", preprocess=False)
     return tab
 

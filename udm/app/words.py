@@ -9,7 +9,7 @@ POST = "https://kexue.fm/archives/9271"
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 OPENING = f"""<div class="udm-intro">
-<p>Watch generative models that create data <b>gradually</b>. Each is three parts
+<p>Watch generative models that create data gradually. Each is three parts
 (<a href="{POST}" target="_blank" rel="noopener">the post</a>):</p>
 <div class="udm-parts">
 <div><b>① forward</b><span>destroy the data step by step: noise, blur, masks, edits</span></div>
@@ -30,8 +30,10 @@ CSS = """
 .udm-scroll table {white-space: nowrap}
 @media (max-width: 640px) {
   .udm-title h1 {font-size: 1.25em !important; margin: 0 !important}
-  .udm-arrow {display: none}
-  .udm-parts > div:not(.udm-arrow) {flex: 1 1 100%; padding: .2em .5em; font-size: .85em}
+  .udm-parts {flex-wrap: nowrap; gap: .2em}
+  .udm-parts span {display: none}
+  .udm-parts > div:not(.udm-arrow) {flex: 1 1 0; padding: .15em .3em; font-size: .8em; text-align: center}
+  .udm-intro p {font-size: .9em}
 }
 """
 
@@ -39,7 +41,7 @@ TABS = {
     "hot": (
         "Noise is added to data until nothing is left, and a network learned to guess the clean data from any "
         "noisy version. **Press Generate** and watch pure noise become samples: on the left the current state "
-        "x_t, on the right the network's guess x̂₀ at that step.",
+        "xₜ, on the right the network's guess x̂₀ at that step.",
         r"""**Forward** (Gaussian noise): $x_t = \bar\alpha_t x_0 + \bar\beta_t \varepsilon$, with
 $\bar\beta_t = \sqrt{1 - \bar\alpha_t^2}$ and $\varepsilon \sim \mathcal N(0, I)$.
 
@@ -82,7 +84,7 @@ one edit per step.""",
     ),
     "mask": (
         "Words revealed letter by letter from blanks. **Press Run**: both rules start from all-blank words; "
-        "each row shows x_t, the model's guess x̂₀ and the next state. Try a pattern such as c?a?e. "
+        "each row shows xₜ, the model's guess x̂₀ and the next state. Try a pattern such as c?a?e. "
         "✓ a real word, ★ a real word the model never saw.",
         r"""**Forward**: $t$ of the $l$ positions are hidden behind [MASK].
 
