@@ -200,3 +200,19 @@ def test_an_error_shows_the_input_as_text_and_keeps_the_results(page):
     assert page.locator(".toast-body b, [data-testid=toast-body] b").count() == 0
     page.wait_for_timeout(500)
     assert _shown(page, panel) == before
+
+
+def test_play_pause_and_step_move_the_scrub_slider(page):
+    panel = _tab(page, "Edit")
+    panel.get_by_role("button", name="Run naive and improved").first.click()
+    scrub = panel.get_by_label("range slider for scrub the steps").first
+    page.wait_for_function("(el) => Number(el.max) > 1 && !el.disabled", arg=scrub.element_handle())
+    last = int(scrub.get_attribute("max"))
+    panel.get_by_role("button", name="◀ step").click()
+    page.wait_for_function(f"(el) => Number(el.value) === {last - 1}", arg=scrub.element_handle())
+    panel.get_by_text(f"step {last}/{last + 1}:").first.wait_for(state="visible")  # the caption came along
+    panel.get_by_role("button", name="▶ play").click()
+    page.wait_for_function(f"(el) => Number(el.value) === {last}", arg=scrub.element_handle())
+    panel.get_by_role("button", name="▶ play").click()  # from the end it plays again from the start
+    page.wait_for_function(f"(el) => Number(el.value) === {last}", arg=scrub.element_handle())
+    panel.get_by_text(f"step {last + 1}/{last + 1}:").first.wait_for(state="visible")

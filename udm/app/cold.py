@@ -22,6 +22,7 @@ from .common import (
     frame_index,
     frames,
     number,
+    player,
     scrub_slider,
     session_state,
     uploaded_picture,
@@ -204,6 +205,7 @@ def build() -> gr.Blocks:
                     )
                 caption = gr.Markdown()
                 frame = gr.Slider(0, 1, value=0, step=1, label="scrub the trajectory", interactive=False)
+                controls = gr.Column()  # play / pause / step, filled below
                 # the results are the last frame's x̂₀: sent to API callers, not drawn a second time
                 naive_out = gr.Image(
                     label="naive: result", type="pil", format="png", interactive=False, min_width=120, visible=False
@@ -244,13 +246,10 @@ def build() -> gr.Blocks:
                 **SAMPLING,
                 preprocess=False,
             )
-        frame.release(
-            scrub,
-            [traj, frame],
-            [naive_xt, naive_x0, impr_xt, impr_x0, caption],
-            api_name="cold_scrub",
-            preprocess=False,
-        )
+        shown = [naive_xt, naive_x0, impr_xt, impr_x0, caption]
+        frame.release(scrub, [traj, frame], shown, api_name="cold_scrub", preprocess=False)
+        with controls:
+            player(frame, traj, scrub, shown, lambda t: len(t.frames))
         strip_inputs, strip_outputs = [degradation, sigma, index], [strip, strip_caption]
         index.release(forward_strip, strip_inputs, strip_outputs, api_name="cold_forward", preprocess=False)
         for listener in (degradation.change, sigma.change):

@@ -259,6 +259,50 @@ def event(fn):
     return call
 
 
+PLAY_EVERY = 0.3  # seconds a frame shows while playing
+
+
+def player(slider, state, scrub, outputs: list, length) -> None:
+    """Play, pause and step buttons under a scrub slider: they move the slider and show its frame with
+    `scrub(state, k)` into `outputs`; `length(state)` is the number of frames (0 before a run)."""
+    with gr.Row():
+        back = gr.Button("◀ step", size="sm", min_width=70)
+        play = gr.Button("▶ play", size="sm", min_width=70)
+        pause = gr.Button("❚❚ pause", size="sm", min_width=70)
+        ahead = gr.Button("step ▶", size="sm", min_width=70)
+    timer = gr.Timer(PLAY_EVERY, active=False)
+
+    def frames_in(s) -> int:
+        return length(s) if s is not None else 0
+
+    def start(s, k):
+        n = frames_in(s)
+        if n < 2:
+            return gr.Timer(active=False), gr.skip()
+        return gr.Timer(active=True), 0 if whole(k, "frame") >= n - 1 else gr.skip()  # from the end: again
+
+    def move(s, k, by: int):
+        n = frames_in(s)
+        if n == 0:
+            return gr.skip(), *[gr.skip()] * len(outputs)
+        k = min(max(whole(k, "frame") + by, 0), n - 1)
+        return k, *scrub(s, k)
+
+    def tick(s, k):
+        n = frames_in(s)
+        if n < 2:
+            return gr.skip(), *[gr.skip()] * len(outputs), gr.Timer(active=False)
+        k = min(whole(k, "frame") + 1, n - 1)
+        return k, *scrub(s, k), gr.Timer(active=k < n - 1)
+
+    private = dict(api_visibility="private", preprocess=False)
+    play.click(event(start), [state, slider], [timer, slider], **private)
+    pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
+    back.click(event(lambda s, k: move(s, k, -1)), [state, slider], [slider, *outputs], **private)
+    ahead.click(event(lambda s, k: move(s, k, 1)), [state, slider], [slider, *outputs], **private)
+    timer.tick(event(tick), [state, slider], [slider, *outputs, timer], **private)
+
+
 def examples(title: str, items: list[tuple[str, tuple]], inputs: list, check, fn, outputs: list, **kwargs) -> None:
     """One-click examples: a row of buttons, each setting `inputs` to its values and running `fn` on them
     (behind `check`, as the tab's own button does)."""

@@ -22,6 +22,7 @@ from .common import (
     event,
     frame_index,
     number,
+    player,
     scrub_slider,
     session_state,
     whole,
@@ -302,6 +303,7 @@ def build() -> gr.Blocks:
             ]
         caption = gr.Markdown()
         frame = gr.Slider(0, 1, value=0, step=1, label="scrub all trajectories together", interactive=False)
+        controls = gr.Column()  # play / pause / step, filled below
         with gr.Row():
             finals = [
                 gr.Image(label=f"sampler {k + 1}: samples", type="pil", format="png", interactive=False)
@@ -329,6 +331,8 @@ def build() -> gr.Blocks:
             preprocess=False,
         )
         frame.release(scrub, [play, frame], [*frames, caption], api_name="compare_scrub", preprocess=False)
+        with controls:
+            player(frame, play, scrub, [*frames, caption], lambda p: p.length)
         sweep_go.click(
             on_gpu(sweep),
             [process, name, *slot_inputs, seed, sweep_n],

@@ -28,6 +28,7 @@ from .common import (
     frame_index,
     frames,
     number,
+    player,
     scrub_slider,
     session_state,
     uploaded_picture,
@@ -315,6 +316,7 @@ def build() -> gr.Blocks:
                     )
                 caption = gr.Markdown()
                 frame = gr.Slider(0, 1, value=0, step=1, label="scrub the trajectory", interactive=False)
+                controls = gr.Column()  # play / pause / step, filled below
                 samples = gr.Image(label="samples", type="pil", format="png", interactive=False)
                 info = gr.Markdown()
                 animation = gr.Image(label="animation: latent | x̂_0", type="filepath")
@@ -350,6 +352,8 @@ def build() -> gr.Blocks:
                 preprocess=False,
             )
         frame.release(scrub, [traj, frame], [latent, x0_hat, caption], api_name="encoding_scrub", preprocess=False)
+        with controls:
+            player(frame, traj, scrub, [latent, x0_hat, caption], lambda t: len(t.frames))
         rt_go.click(
             on_gpu(round_trip),
             [data, first, rt_seed, levels, picture],

@@ -21,6 +21,7 @@ from .common import (
     frame_index,
     frames,
     number,
+    player,
     scrub_slider,
     session_state,
     whole,
@@ -173,6 +174,7 @@ def build() -> gr.Blocks:
                     )
                 caption = gr.Markdown()
                 frame = gr.Slider(0, 1, value=0, step=1, label="scrub the trajectory", interactive=False)
+                controls = gr.Column()  # play / pause / step, filled below
                 animation = gr.Image(label="animation: xₜ | x̂₀", type="filepath", interactive=False)
                 # the samples are the last frame's x̂₀: sent to API callers, not drawn a third time
                 samples = gr.Image(label="final samples", format="png", type="pil", interactive=False, visible=False)
@@ -204,6 +206,8 @@ def build() -> gr.Blocks:
                 preprocess=False,
             )
         frame.release(scrub, [traj, frame], [x_t, x0_hat, caption], api_name="hot_scrub", preprocess=False)
+        with controls:
+            player(frame, traj, scrub, [x_t, x0_hat, caption], lambda t: len(t.frames))
         dataset.change(forward_strip, [dataset], [strip, strip_caption], api_name="hot_forward")
         dataset.change(_dataset_changed, [dataset, model, n], [n, model], api_visibility="private")
         tab.load(forward_strip, [dataset], [strip, strip_caption], api_visibility="private")

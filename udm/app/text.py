@@ -22,6 +22,7 @@ from .common import (
     frame_index,
     frames,
     number,
+    player,
     scrub_slider,
     session_state,
     whole,
@@ -202,6 +203,7 @@ def build(process: str) -> gr.Blocks:
                 table = gr.HTML()
                 caption = gr.Markdown()
                 frame = gr.Slider(0, 1, value=0, step=1, label="scrub the steps", interactive=False)
+                controls = gr.Column()  # play / pause / step, filled below
                 info = gr.Markdown()
         state = session_state()
         inputs, outputs = [dataset, model, temperature, seed, n, *extra], [table, caption, info, state, frame]
@@ -210,6 +212,8 @@ def build(process: str) -> gr.Blocks:
         with tries:
             examples("Try", EXAMPLES[process], inputs, check, fn, outputs, **SAMPLING, preprocess=False)
         frame.release(scrub, [state, frame], [table, caption], api_name=f"{process}_scrub", preprocess=False)
+        with controls:
+            player(frame, state, scrub, [table, caption], lambda s: len(s["frames"]))
     return tab
 
 
