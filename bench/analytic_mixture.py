@@ -25,7 +25,12 @@ def main() -> None:
         for k in STEPS:
             d = [
                 judge.mixture_distance(
-                    process.many(process.get("hot"), HotRequest(data="gaussians8", sampler=sampler, steps=k, seed=s * 10, model="exact"), 4000), mix
+                    process.many(
+                        process.get("hot"),
+                        HotRequest(data="gaussians8", sampler=sampler, steps=k, seed=s * 10, model="exact"),
+                        4000,
+                    ),
+                    mix,
                 )["frechet"]
                 for s in range(3)
             ]

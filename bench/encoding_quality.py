@@ -83,7 +83,9 @@ def words(n: int) -> tuple[dict, list[str]]:
     for sampler, steps, temperature in (("ddim", 50, 0.0), ("ddpm", 50, 0.0), ("ddpm", 50, 1.0), ("ddim", 200, 0.0)):
         start = time.perf_counter()
         ws = process.many(
-            process.get("encoding"), ep.EncodingRequest(data="en5", sampler=sampler, steps=steps, temperature=temperature), n
+            process.get("encoding"),
+            ep.EncodingRequest(data="en5", sampler=sampler, steps=steps, temperature=temperature),
+            n,
         )
         seconds = time.perf_counter() - start
         s = word_scores("en5", ws)

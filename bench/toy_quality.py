@@ -24,7 +24,9 @@ def table(name: str, model: str = "trained") -> tuple[list[str], list[list]]:
         floor = judge.frechet(data.images(name, "test")[0].flatten(1).double().numpy(), ref)
         rows = [["held-out digits (reference)", "—", f"{floor:.3f}"]]
         for sampler, steps in SAMPLERS:
-            x = process.many(process.get("hot"), HotRequest(data=name, sampler=sampler, steps=steps, seed=0, model=model), 1000)
+            x = process.many(
+                process.get("hot"), HotRequest(data=name, sampler=sampler, steps=steps, seed=0, model=model), 1000
+            )
             rows.append([sampler, steps, f"{judge.frechet(x.flatten(1).double().numpy(), ref):.3f}"])
         return ["sampler", "steps", "pixel Fréchet distance"], rows
     fresh = data.points(name, 4000, seed=1001)
@@ -32,7 +34,9 @@ def table(name: str, model: str = "trained") -> tuple[list[str], list[list]]:
         ["fresh data (noise floor)", "—", f"{judge.sliced_wasserstein(data.points(name, 4000, seed=1002), fresh):.4f}"]
     ]
     for sampler, steps in SAMPLERS:
-        x = process.many(process.get("hot"), HotRequest(data=name, sampler=sampler, steps=steps, seed=0, model=model), 4000)
+        x = process.many(
+            process.get("hot"), HotRequest(data=name, sampler=sampler, steps=steps, seed=0, model=model), 4000
+        )
         rows.append([sampler, steps, f"{judge.sliced_wasserstein(x, fresh):.4f}"])
     return ["sampler", "steps", "sliced Wasserstein to data"], rows
 

@@ -130,7 +130,9 @@ def test_sigma_zero_is_the_limit_of_small_sigma(name, digits):
     for sigma in (0.0, 1e-7):
         fwd = cold.ColdForward(cold.Degradation(name, T), sigma)
         x_T = fwd.sample(x0, T, torch.zeros_like(x0))
-        steps = list(cold.plan(restorer, cold.make_reverse("improved", fwd), x_T, T, torch.Generator().manual_seed(0)).steps())
+        steps = list(
+            cold.plan(restorer, cold.make_reverse("improved", fwd), x_T, T, torch.Generator().manual_seed(0)).steps()
+        )
         finals.append(torch.stack([s.x_s for s in steps]))
     torch.testing.assert_close(finals[0], finals[1], atol=1e-5, rtol=0)
 
@@ -181,7 +183,8 @@ def test_sigma_zero_generation_is_deterministic_and_noise_brings_diversity(digit
             x_T = fwd.degradation(x0, T)
             reverse = cold.make_reverse(sampler, fwd)
             outs = [
-                core.last(cold.plan(restorer, reverse, x_T, T, torch.Generator().manual_seed(s)).steps()).x_s for s in (0, 1)
+                core.last(cold.plan(restorer, reverse, x_T, T, torch.Generator().manual_seed(s)).steps()).x_s
+                for s in (0, 1)
             ]
             assert torch.equal(outs[0], outs[1]) == same, (sampler, sigma)
             if sigma == 0:  # identical starts in one batch: identical results
@@ -190,7 +193,9 @@ def test_sigma_zero_generation_is_deterministic_and_noise_brings_diversity(digit
         fwd = cold.ColdForward(cold.Degradation("blur", T), 0.2)
         prior = cold.FinalPrior(fwd.degradation, torch.ones(1), torch.full((1, 1), -0.7), torch.zeros(1, 1))
         starts = prior.sample(4, (1, 28, 28), 0.2, torch.Generator().manual_seed(0))
-        out = core.last(cold.plan(restorer, cold.make_reverse("improved", fwd), starts, T, torch.Generator()).steps()).x_s
+        out = core.last(
+            cold.plan(restorer, cold.make_reverse("improved", fwd), starts, T, torch.Generator()).steps()
+        ).x_s
         assert (out[0] - out[1]).abs().mean() > 1e-3
 
 

@@ -95,8 +95,8 @@ def _request(process, dataset, model, temperature, seed, n, sampler, k=1, patter
 def _figures(name: str, words: list[str]) -> str:
     """The shares of valid, novel-valid and distinct words, each ± its standard error."""
     s, n = judge.word_scores(name, words), len(words)
-    pm = {k: f" ± {(s[k] * (1 - s[k]) / n) ** 0.5:.0%}" for k in ("valid", "novel_valid")}
-    return f"valid {s['valid']:.0%}{pm['valid']}, novel-valid {s['novel_valid']:.0%}{pm['novel_valid']}, distinct {s['distinct']:.0%}"
+    shares = [f"{s[k]:.0%} ± {(s[k] * (1 - s[k]) / n) ** 0.5:.0%}" for k in ("valid", "novel_valid")]
+    return f"valid {shares[0]}, novel-valid {shares[1]}, distinct {s['distinct']:.0%}"
 
 
 @event
