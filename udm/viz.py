@@ -85,8 +85,9 @@ def side_by_side(*images: Image.Image, gap: int = 8) -> Image.Image:
     return out
 
 
-def titled(image: Image.Image, title: str, size: int = 13) -> Image.Image:
-    """The image under a band with `title` in it (ASCII is safe in the default font), left-aligned."""
+def titled(image: Image.Image, title: str, size: int = 13, below: bool = False) -> Image.Image:
+    """The image with a band holding `title` above it (or below: clear of a viewer's own label in the
+    top-left corner); ASCII is safe in the default font."""
     from PIL import ImageDraw, ImageFont
 
     font = ImageFont.load_default(size=size)
@@ -95,8 +96,9 @@ def titled(image: Image.Image, title: str, size: int = 13) -> Image.Image:
     white = 255 if mode == "L" else (255, 255, 255)
     width = max(image.width, int(font.getlength(title)) + 6)
     out = Image.new(mode, (width, image.height + band), white)
-    out.paste(image.convert(mode), (0, band))
-    ImageDraw.Draw(out).text((3, 2), title, fill=0 if mode == "L" else (40, 40, 40), font=font)
+    out.paste(image.convert(mode), (0, 0 if below else band))
+    text_y = image.height + 2 if below else 2
+    ImageDraw.Draw(out).text((3, text_y), title, fill=0 if mode == "L" else (40, 40, 40), font=font)
     return out
 
 

@@ -177,7 +177,9 @@ class Trajectory:
         frames = []
         for k in range(len(self.frames)):
             label, *pictures = self.picture(k)
-            frames.append(viz.titled(viz.side_by_side(*pictures), f"{label}   (left to right: {self.columns})"))
+            frames.append(
+                viz.titled(viz.side_by_side(*pictures), f"{label}   (left to right: {self.columns})", below=True)
+            )
         return write_gif(frames)
 
 

@@ -182,7 +182,10 @@ def run(process, name, *args, progress=gr.Progress()):
     play = Lockstep(req.process, req.data, results)
     frames = [
         viz.side_by_side(
-            *(viz.titled(f, f"{r.entry.name}: t = {t}") for f, r, t in zip(play.frame(p), results, play.ts(p)))
+            *(
+                viz.titled(f, f"{r.entry.name}: t = {t}", below=True)
+                for f, r, t in zip(play.frame(p), results, play.ts(p))
+            )
         )
         for p in range(play.length)
     ]
