@@ -13,21 +13,22 @@ import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from udm import hot_pipeline, process  # noqa: E402
-from udm.app import compare, words  # noqa: E402
+from udm.app import compare, lab, words  # noqa: E402
 
 # A drawn or uploaded digit is size-checked before decoding (udm.app.common.uploaded_picture); past this
 # many pixels Pillow itself refuses to decode anything (a decompression bomb) instead of filling the memory.
 Image.MAX_IMAGE_PIXELS = 4096 * 4096
 
+
 def tabs() -> dict:
-    """Tab title → build function: every registered process that has a tab, then Compare."""
+    """Tab title → build function: every registered process that has a tab, then Compare and the Lab."""
     out = {}
     for p in process.every():
         if p.tab is not None:
             title, where = p.tab
             module, function = where.split(":")
             out[title] = getattr(importlib.import_module(module), function)
-    return {**out, "Compare": compare.build}
+    return {**out, "Compare": compare.build, "Lab": lab.build}
 
 
 # Gradio's upload route (a drawn or uploaded digit) accepts 1 MB at the most. At most 256 sessions keep a

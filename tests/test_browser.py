@@ -149,7 +149,7 @@ def _tab(page, tab):
     return page.locator("[role=tabpanel]:visible").first
 
 
-@pytest.mark.parametrize("tab", [t[0] for t in TABS])
+@pytest.mark.parametrize("tab", [*(t[0] for t in TABS), "Lab"])
 def test_the_math_is_rendered_and_the_page_never_scrolls_sideways(page, tab):
     panel = _tab(page, tab)
     panel.get_by_text("The math").first.click()
@@ -161,7 +161,7 @@ def test_the_math_is_rendered_and_the_page_never_scrolls_sideways(page, tab):
 
 
 def test_on_a_phone_every_tab_is_reachable_and_x_t_sits_beside_x0_hat(phone):
-    for tab, *_ in TABS:
+    for tab in [*(t[0] for t in TABS), "Lab"]:
         phone.get_by_role("tab", name=tab).click()
         assert phone.get_by_role("tab", name=tab).get_attribute("aria-selected") == "true"
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390, f"{tab} scrolls sideways"
@@ -216,3 +216,38 @@ def test_play_pause_and_step_move_the_scrub_slider(page):
     panel.get_by_role("button", name="▶ play").click()  # from the end it plays again from the start
     page.wait_for_function(f"(el) => Number(el.value) === {last}", arg=scrub.element_handle())
     panel.get_by_text(f"step {last + 1}/{last + 1}:").first.wait_for(state="visible")
+
+
+def test_lab_draw_points_train_stop_and_sample_every_rule(page):
+    """Draw a shape, train on its ink a few seconds, stop, and sample with every rule."""
+    panel = _tab(page, "Lab")
+    panel.get_by_label("data").first.click()
+    page.get_by_role("option", name="your drawing (points)").click()
+    panel.get_by_role("button", name="Brush").first.click()
+    canvas = panel.locator("canvas").first
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, 31):  # a wavy stroke left to right
+        page.mouse.move(x0 + box["width"] * 0.6 * k / 30, y0 + 40 * (-1) ** (k // 5))
+    page.mouse.up()
+    panel.get_by_text("noise on drawing").first.wait_for(state="visible")  # the rules follow the drawing
+    budget = panel.get_by_label("number input for training budget (seconds)")
+    budget.fill("60")
+    budget.press("Enter")
+    panel.get_by_role("button", name="Train").click()
+    panel.get_by_text("Training").first.wait_for(state="visible")
+    page.wait_for_timeout(3000)
+    panel.get_by_role("button", name="Stop").click()
+    panel.get_by_text("Trained").first.wait_for(state="visible", timeout=30_000)
+    steps = panel.get_by_label("steps K (points, images)")
+    steps.fill("10")
+    panel.get_by_role("button", name="Sample with every rule").click()
+    scrub = panel.get_by_label("range slider for scrub all rules together").first
+    page.wait_for_function("(el) => Number(el.max) > 1 && !el.disabled", arg=scrub.element_handle())
+    for rule in ("naive", "improved", "ddpm"):  # the rules that apply, in the table
+        panel.get_by_text(f"{rule}, 10 steps", exact=True).first.wait_for(state="visible")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "tab-lab.png"), full_page=True)

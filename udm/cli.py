@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -71,13 +73,119 @@ def _request(p: process.Process, args: argparse.Namespace):
     return p.request(**given)
 
 
+def _lab(args: argparse.Namespace) -> int:
+    import time
+
+    from . import lab, lab_pipeline
+
+    spec = _lab_spec(args)
+    run = lab_pipeline.Training(spec, seconds=args.seconds, seed=args.seed, small=args.small)
+    print(f"training {spec.name}: {', '.join(lab.rules(spec))} apply; budget {args.seconds:g} s", flush=True)
+    shown = time.perf_counter()
+    for report in run.steps():
+        if not args.quiet and (report.done or time.perf_counter() - shown >= 5):
+            shown = time.perf_counter()
+            print(f"  step {report.step} · {report.seconds:.1f} s · loss {report.loss:.4f}", flush=True)
+    trained = run.trained()
+    figures = lab_pipeline.default_figures(trained, args.seed)
+    out = Path(args.out)
+    trained.save(out, figures)
+    for rule, f in figures.items():
+        print(f"  {rule}: " + ", ".join(f"{k} {v:.3f}" for k, v in f.items()))
+    print(f"saved {out} (sample it: python -m udm sample --checkpoint {out} --out samples.npz)")
+    return 0
+
+
+MAX_SPEC_BYTES = 1_000_000  # a spec or a word list file
+
+
+def _read(path: str, what: str) -> str:
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no such {what}: {file}")
+    if file.stat().st_size > MAX_SPEC_BYTES:
+        raise ValueError(f"{file} is larger than {MAX_SPEC_BYTES:,} bytes; a {what} is far smaller")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{file} is not UTF-8 text") from None
+
+
+def _lab_spec(args: argparse.Namespace):
+    """The spec the options describe: --spec FILE.json, or --data and --forward (and -T, --schedule,
+    --sigma, --words FILE); options given beside --spec override its fields."""
+    from . import lab
+
+    d = lab.Spec.from_json(_read(args.spec, "spec file")).to_dict() if args.spec else {}
+    for key, value in (("data", args.data), ("forward", args.forward), ("T", args.T)):
+        if value is not None:
+            d[key] = value
+    if args.schedule is not None:
+        d["schedule"] = args.schedule
+    if args.sigma is not None:
+        d["sigma"] = args.sigma
+    if args.words:
+        d.setdefault("data", "words")
+        d["words"] = list(lab.parse_words(_read(args.words, "word list")))
+    if "data" not in d or "forward" not in d:
+        raise ValueError("say what to train: --data and --forward (e.g. --data gaussians8 --forward noise), or --spec")
+    return lab.Spec.from_dict(d)
+
+
+@contextlib.contextmanager
+def _checkpoint_process(folder: Path, args: argparse.Namespace):
+    """The process a checkpoint folder holds (and its data into args.data): a Lab checkpoint as it is; a
+    shipped one (hot-mnist28, mask-en5, …) through its process, reading that folder for as long as the
+    block runs."""
+    import json
+    import tempfile
+
+    from . import lab_pipeline
+
+    meta = next((folder / f for f in ("udm.json", "config.json") if (folder / f).is_file()), None)
+    if meta is None:
+        raise FileNotFoundError(f"no checkpoint at {folder} (no config.json or udm.json)")
+    cfg = json.loads(meta.read_text())
+    if cfg.get("process") == "lab":
+        p = lab_pipeline.LabProcess(lab_pipeline.Trained.load(folder))
+        name = p.spec.data
+    else:
+        p, name = process.get(cfg.get("process", "hot")), cfg.get("data")
+    if args.data is not None and args.data != name:
+        raise ValueError(f"{folder} holds a {p.name} model of {name}, not {args.data}")
+    args.data = name
+    if cfg.get("process") == "lab":
+        yield p
+        return
+    old = os.environ.get("UDM_CHECKPOINTS")
+    with tempfile.TemporaryDirectory(prefix="udm-checkpoint-") as root:
+        # the folder, under the name its process reads it by
+        (Path(root) / p.checkpoint(name)).symlink_to(folder.resolve(), target_is_directory=True)
+        os.environ["UDM_CHECKPOINTS"] = root
+        process.forget_models()
+        try:
+            yield p
+        finally:
+            if old is None:
+                os.environ.pop("UDM_CHECKPOINTS", None)
+            else:
+                os.environ["UDM_CHECKPOINTS"] = old
+            process.forget_models()
+
+
 def _sample(args: argparse.Namespace) -> int:
+    if args.checkpoint:
+        with _checkpoint_process(Path(args.checkpoint), args) as p:
+            return _sample_with(p, args)
+    return _sample_with(process.get(args.process), args)
+
+
+def _sample_with(p: process.Process, args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
     from . import viz
 
-    p = process.get(args.process)
     if not 1 <= args.scale <= 16:
         raise ValueError(f"--scale must be between 1 and 16, got {args.scale}")
     req = _request(p, args)
@@ -183,6 +291,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="sample with a shipped model; write samples and the x̂_0 trajectory")
     s.add_argument("--process", default="hot", help=", ".join(p.name for p in every))
+    s.add_argument("--checkpoint", help="a checkpoint folder (a Lab one, or a shipped one): its process and data")
     s.add_argument("--data", help="; ".join(f"{p.name}: {', '.join(p.datasets())}" for p in every))
     s.add_argument("--sampler", help="; ".join(f"{p.name}: {', '.join(_own_samplers(p))}" for p in every))
     s.add_argument("--steps", type=int, help="hot, encoding: number of steps K ≤ T (default 50)")
@@ -209,6 +318,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--gif", help="also write an animation of x_t and x̂_0")
     s.add_argument("--scale", type=int, default=4, help="pixels per image pixel in --png / --gif")
     s.set_defaults(func=_sample)
+
+    lb = sub.add_parser("lab", help="compose a forward process from blocks, train it against a time budget")
+    lb.add_argument("--data", help="gaussians8, moons, swissroll, checkerboard, digits8, mnist14, mnist28, en5, words")
+    lb.add_argument("--forward", help="blocks joined by '+': noise, blur, pixelate, fade, mask, edit (e.g. blur+noise)")
+    lb.add_argument("--seconds", type=float, default=60.0, help="the training budget (default 60, at most 600)")
+    lb.add_argument("--seed", type=int, default=0)
+    lb.add_argument("--out", required=True, help="the checkpoint folder to write")
+    lb.add_argument("-T", type=int, dest="T", help="number of steps T (default 1000 with noise, 50 without)")
+    lb.add_argument("--schedule", help="the noise block's ᾱ_t: linear (default) or cosine")
+    lb.add_argument("--sigma", type=float, help="Gaussian noise σ on top of deterministic blocks (default 0)")
+    lb.add_argument("--spec", help='a JSON spec: {"data": …, "forward": […], "T": …}')
+    lb.add_argument("--words", help="a word list file (one word per line, equal lengths): data 'words'")
+    lb.add_argument("--small", action="store_true", help="tiny network (tests)")
+    lb.add_argument("--quiet", action="store_true", help="no progress lines")
+    lb.set_defaults(func=_lab)
 
     st = sub.add_parser("stats", help="recompute a checkpoint's Analytic-DPM statistics")
     st.add_argument("--data", default="mnist28", help=", ".join(data.DATASETS))

@@ -158,11 +158,7 @@ class ColdForward:
         """x_t for an int t, or for a (B,) tensor of per-example timesteps (training batches)."""
         if isinstance(t, int):
             return self.degradation(x0, t) + self.sigma_at(t) * noise
-        out = torch.empty_like(x0)
-        for v in t.unique().tolist():
-            i = t == v
-            out[i] = self.sample(x0[i], int(v), noise[i])
-        return out
+        return core.per_timestep(self.sample, x0, t, noise)
 
     def draw(self, x0: torch.Tensor, t: int | torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.sample(x0, t, randn(x0.shape, generator).to(x0.device))

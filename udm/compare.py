@@ -74,16 +74,21 @@ class Result:
     batched_with: int = 1  # samplers sharing its network evaluations
 
 
+def _runs(p: str | process.Process) -> process.Process:
+    """A process by its registry name, or a process value that is not registered (a Lab process)."""
+    return process.get(p) if isinstance(p, str) else p
+
+
 @dataclass(frozen=True)
 class Request:
-    process: str
+    process: str | process.Process  # a registry name, or a process value (the Lab's)
     data: str
     entries: tuple[Entry, ...]
     n: int = 16
     seed: int = 0
 
     def __post_init__(self) -> None:
-        p = process.get(self.process)
+        p = _runs(self.process)
         if self.data not in p.datasets():
             raise ValueError(f"unknown dataset {self.data!r} for {self.process}; valid: {', '.join(p.datasets())}")
         check_range(len(self.entries), "the number of samplers", 1, MAX_SAMPLERS)
@@ -107,7 +112,7 @@ class Request:
 
     @property
     def runs(self) -> process.Process:
-        return process.get(self.process)
+        return _runs(self.process)
 
     def choices(self) -> tuple[Choice, ...]:
         p = self.runs
@@ -152,10 +157,10 @@ def _batched(req: Request, idx: list[int], plans: dict[int, core.Plan], results:
         r.final, r.seconds, r.batched_with = x0_view(step.x_s[j * n : (j + 1) * n]), seconds, len(idx)
 
 
-def network_evaluations(process_name: str, name: str, e: Entry) -> int:
+def network_evaluations(process_name: str | process.Process, name: str, e: Entry) -> int:
     """Network calls of one run of entry e (the process says: e.g. K for hot samplers, 2K − 1 for encoding,
     T for cold, l for the udm text samplers)."""
-    p = process.get(process_name)
+    p = _runs(process_name)
     return p.evaluations(p.choice(name, e.sampler), name, e.steps)
 
 

@@ -47,6 +47,16 @@ class Invertible(Forward, Protocol):
         ...
 
 
+def per_timestep(sample, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """`sample(x_0, t, noise)` for an int t, applied to a (B,) tensor of per-example timesteps (a training
+    batch): one call per distinct t."""
+    out = torch.empty_like(x0)
+    for v in t.unique().tolist():
+        i = t == v
+        out[i] = sample(x0[i], int(v), noise[i])
+    return out
+
+
 class Chunkable(Protocol):
     """A posterior's answer for a batch that is not a plain tensor (e.g. a distribution over tokens)."""
 

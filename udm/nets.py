@@ -46,16 +46,18 @@ class TimeMLP(nn.Module):
 
 
 class UNet(nn.Module):
-    """diffusers.UNet2DModel returning a plain tensor (its `.sample`)."""
+    """diffusers.UNet2DModel returning a plain tensor (its `.sample`). `t_scale` spreads t in 1..T over
+    1..1000 for a short T, so the sinusoidal time embedding sees the range it was made for."""
 
-    def __init__(self, **unet_kwargs: Any):
+    def __init__(self, t_scale: int = 1, **unet_kwargs: Any):
         super().__init__()
         from diffusers import UNet2DModel
 
+        self.t_scale = t_scale
         self.unet = UNet2DModel(**unet_kwargs)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.unet(x, t).sample
+        return self.unet(x, t * self.t_scale if self.t_scale != 1 else t).sample
 
 
 class Restorer(nn.Module):
@@ -292,4 +294,6 @@ def build(kind: str, **kwargs: Any) -> nn.Module:
         return Restorer(**kwargs)
     if kind in ("image", "words"):
         return build_encoding(kind, **kwargs)
-    raise ValueError(f"unknown network kind {kind!r}; valid: mlp, unet, restorer, image, words")
+    if kind == "bert":
+        return bert_mlm(kwargs.pop("vocab_size"), kwargs.pop("positions"), **kwargs)
+    raise ValueError(f"unknown network kind {kind!r}; valid: mlp, unet, restorer, image, words, bert")

@@ -66,9 +66,9 @@ def _kept(x):
     return x
 
 
-def _frame(process: str, name: str, frame) -> viz.Image.Image:
+def _frame(picture: Callable, frame) -> viz.Image.Image:
     t, x_t, x0 = frame
-    pics = [p for p in (_picture(process, name, x_t), _picture(process, name, x0)) if p is not None]
+    pics = [p for p in (picture(x_t), picture(x0)) if p is not None]
     return viz.side_by_side(*pics)
 
 
@@ -133,10 +133,11 @@ def table(results: list[compare.Result]):
 
 
 class Lockstep:
-    """The runs' frames played together: frame p of F shows each run at the same share of its way."""
+    """The runs' frames played together: frame p of F shows each run at the same share of its way;
+    `picture` draws one state (data space) of a run."""
 
-    def __init__(self, process: str, name: str, results: list[compare.Result]):
-        self.process, self.name, self.results = process, name, results
+    def __init__(self, results: list[compare.Result], picture: Callable):
+        self.picture, self.results = picture, results
         for r in results:
             r.frames = [(t, _kept(a), _kept(b)) for t, a, b in r.frames]
         self.length = max(len(r.frames) for r in results)
@@ -145,8 +146,16 @@ class Lockstep:
         out = []
         for r in self.results:
             i = round(p * (len(r.frames) - 1) / max(1, self.length - 1))
-            out.append(_frame(self.process, self.name, r.frames[i]))
+            out.append(_frame(self.picture, r.frames[i]))
         return out
+
+    def titled(self, p: int) -> viz.Image.Image:
+        """Frame p of every run in one picture, each titled with its sampler and t."""
+        pics = zip(self.frame(p), self.results, self.ts(p))
+        return viz.side_by_side(*(viz.titled(f, f"{r.entry.name}: t = {t}", below=True) for f, r, t in pics))
+
+    def gif(self) -> str:
+        return write_gif([self.titled(p) for p in range(self.length)])
 
     def ts(self, p: int) -> list[int]:
         """Each run's t at frame p."""
@@ -179,17 +188,8 @@ def run(process, name, *args, progress=gr.Progress()):
     start = time.perf_counter()
     results = compare.run(req, progress=lambda f, s: progress(f, desc=s))
     total = time.perf_counter() - start
-    play = Lockstep(req.process, req.data, results)
-    frames = [
-        viz.side_by_side(
-            *(
-                viz.titled(f, f"{r.entry.name}: t = {t}", below=True)
-                for f, r, t in zip(play.frame(p), results, play.ts(p))
-            )
-        )
-        for p in range(play.length)
-    ]
-    gif = write_gif(frames)
+    play = Lockstep(results, lambda x: _picture(req.process, req.data, x))
+    gif = play.gif()
     finals = [_picture(req.process, req.data, r.final) for r in results]
     caption = play.label(play.length - 1) + f" · whole comparison {total:.2f} s"
     return (

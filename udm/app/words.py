@@ -110,6 +110,23 @@ $-\log q(x_0 \mid x_t)$.
 **Reverse**: decode $\hat x_0$, re-encode $F(\hat x_0)$ and take the DDPM / DDIM step in the latent; the
 last step returns the decoder's $\hat x_0$.""",
     ),
+    "lab": (
+        "Build your own: pick data, tick the blocks that destroy it, and the strip shows x₀ → x_T at once. "
+        "**Press Train** to teach a network the posterior (watch the loss and the samples improve; Stop "
+        "whenever you like), then **Sample with every rule** that follows from your blocks.",
+        r"""**Forward**, composed: $x_t = a_t\,D_t(x_0) + b_t\,\varepsilon$, where $D_t$ applies the
+deterministic blocks in order (blur, pixelate, fade, mask; $D_0$ is the identity) and
+$(a_t, b_t) = (\bar\alpha_t, \bar\beta_t)$ with a noise block, else $(1, \sigma)$. Words take one token block:
+mask or edit.
+
+**Posterior**, chosen by $F$: with noise alone the network predicts $\varepsilon$; otherwise
+$\hat x_0 = x_t + \mathrm{net}(x_t, t)$ (L2 with noise, L1 without); words get a small BERT.
+
+**Reverse**, from $t$ to $s$: naive $x_s = a_s D_s(\hat x_0) + b_s\varepsilon'$ always; improved
+$x_s = a_s D_s(\hat x_0) + b_s\hat\varepsilon$ with $\hat\varepsilon = \big(x_t - a_t D_t(\hat x_0)\big)/b_t$
+read back from $x_t$ (where $b_t = 0$, its limit $x_t - a_t D_t(\hat x_0)$ carries over whole). DDPM, DDIM and
+Analytic-DPM only where $F$ is Gaussian in $x_0$ (noise alone); the discrete rules for words.""",
+    ),
     "compare": (
         "Up to four samplers of one process from the same seed, played in lockstep. **Press Run side by side**; "
         "the table gives each one's figures, time and network evaluations.",
