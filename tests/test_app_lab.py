@@ -64,3 +64,23 @@ def test_sampling_before_training_says_what_to_do(app_url):
     fresh = Client(app_url, verbose=False)  # a new session: nothing trained yet
     with pytest.raises(AppError, match="train a model first"):
         fresh.predict(20, 16, 0, api_name="/lab_sample")
+
+
+def test_a_closed_page_ends_its_training_run(app_url):
+    """A visitor who leaves (the job cancelled, as Gradio does when the page closes) stops training."""
+    from gradio_client import Client
+
+    from udm.app import lab as tab
+
+    visitor = Client(app_url, verbose=False)
+    job = visitor.submit(*NOISE, 120, 0, api_name="/lab_train")
+    deadline = time.time() + 60
+    while time.time() < deadline and not tab._running:
+        time.sleep(0.2)
+    assert tab._running, "the run did not start"
+    time.sleep(1)
+    job.cancel()
+    deadline = time.time() + 20
+    while time.time() < deadline and tab._running:
+        time.sleep(0.2)
+    assert not tab._running, "the run went on after its page closed"

@@ -24,6 +24,9 @@ def test_text_endpoints_are_named(client):
         ("mask", ("zh4", "exact", 1.0, 1, 3, 2, "")),
         ("edit", ("en5", "exact", 0.7, 2, 5)),
         ("edit", ("zh4", "trained", 1.0, 0, 2)),
+        ("mask", ("en5", "exact", 1.0, 0, 4, 1, "", "margin")),
+        ("mask", ("en5", "trained", 1.0, 0, 4, 2, "", "remask")),
+        ("edit", ("en5", "exact", 1.0, 0, 4, "confidence")),
     ],
 )
 def test_run_streams_each_step_then_the_figures(client, process, args):
@@ -76,3 +79,10 @@ def test_bad_input_gets_a_clear_error(client, process, args, message):
     with pytest.raises(AppError, match=message):
         client.predict(*args, api_name=f"/{process}_run")
     assert len(_run(client, "edit", "en5", "trained", 1.0, 0, 2)) == 6  # and the server still answers
+
+
+def test_the_rule_beside_naive_is_one_of_the_process_rules(client):
+    table = _run(client, "mask", "en5", "exact", 1.0, 0, 3, 1, "", "confidence")[-1][0]
+    assert "confidence: x_t" in table and "naive: x_t" in table
+    with pytest.raises(AppError, match="unknown rule beside naive"):
+        client.predict("en5", "exact", 1.0, 0, 3, "margin", api_name="/edit_run")

@@ -16,8 +16,8 @@ CHROMIUM = "/usr/bin/chromium"
 TABS = [
     ("Hot diffusion", "Generate", "scrub the trajectory", True),
     ("Cold diffusion", "Run naive and improved", "scrub the trajectory", True),
-    ("Edit", "Run naive and improved", "scrub the steps", False),
-    ("Mask", "Run naive and improved", "scrub the steps", False),
+    ("Edit", "Run both rules", "scrub the steps", False),
+    ("Mask", "Run both rules", "scrub the steps", False),
     ("Encoding", "Generate", "scrub the trajectory", True),
     ("Compare", "Run side by side", "scrub all trajectories together", True),
 ]
@@ -190,11 +190,11 @@ def test_an_example_click_runs(page):
 def test_an_error_shows_the_input_as_text_and_keeps_the_results(page):
     panel = _tab(page, "Mask")
     panel.get_by_label("pattern (optional)").fill("")
-    panel.get_by_role("button", name="Run naive and improved").first.click()
+    panel.get_by_role("button", name="Run both rules").first.click()
     panel.get_by_text("12 words shown").first.wait_for(state="visible")  # the run's last message
     before = _shown(page, panel)
     panel.get_by_label("pattern (optional)").fill("<b>?</b>")
-    panel.get_by_role("button", name="Run naive and improved").first.click()
+    panel.get_by_role("button", name="Run both rules").first.click()
     toast = page.get_by_text("<b>?</b>", exact=False).first  # shown as typed, not as bold markup
     toast.wait_for(state="visible")
     assert page.locator(".toast-body b, [data-testid=toast-body] b").count() == 0
@@ -204,7 +204,7 @@ def test_an_error_shows_the_input_as_text_and_keeps_the_results(page):
 
 def test_play_pause_and_step_move_the_scrub_slider(page):
     panel = _tab(page, "Edit")
-    panel.get_by_role("button", name="Run naive and improved").first.click()
+    panel.get_by_role("button", name="Run both rules").first.click()
     scrub = panel.get_by_label("range slider for scrub the steps").first
     page.wait_for_function("(el) => Number(el.max) > 1 && !el.disabled", arg=scrub.element_handle())
     last = int(scrub.get_attribute("max"))

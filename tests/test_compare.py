@@ -245,8 +245,8 @@ def test_discrete_ddim_on_the_edit_model(tiny_checkpoints, sampler):
     [
         (dict(process="warm", data="moons", entries=(compare.Entry("ddim", 5),)), "unknown process"),
         (dict(process="hot", data="en5", entries=(compare.Entry("ddim", 5),)), "unknown dataset"),
-        (dict(process="hot", data="moons", entries=()), "between 1 and 4"),
-        (dict(process="hot", data="moons", entries=(compare.Entry("ddim", 5),) * 5), "between 1 and 4"),
+        (dict(process="hot", data="moons", entries=()), "between 1 and 5"),
+        (dict(process="hot", data="moons", entries=(compare.Entry("ddim", 5),) * 6), "between 1 and 5"),
         (dict(process="hot", data="moons", entries=(compare.Entry("plms", 5),)), "unknown sampler"),
         (dict(process="hot", data="moons", entries=(compare.Entry("ddim"),)), "needs a number of steps"),
         (dict(process="edit", data="en5", entries=(compare.Entry("diffusers-amused", 5),)), "unknown sampler"),

@@ -21,7 +21,7 @@ from . import core, process
 from .device import default_device
 from .process import Choice, check_range, check_seed
 
-MAX_SAMPLERS = 4
+MAX_SAMPLERS = 5  # (the Lab runs every rule of a process: five for the mask model)
 MAX_FRAMES = 50  # frames kept per sampler for the lockstep scrub
 # On a CPU one stacked network call pays only while the stack is small: past these sizes the larger
 # activations fall out of the cache and the element-wise layers cost more per sample than separate calls

@@ -18,7 +18,19 @@ import torch.nn.functional as nnf
 
 from . import core
 
-SAMPLERS: tuple[str, ...] = ("naive", "improved")
+SAMPLERS: tuple[str, ...] = ("naive", "improved")  # the post's rules, both processes
+# Reveal rules from elsewhere, each a UDM reverse rule (x̂_0 ~ q(x_0|x_t), then the rule decides which
+# positions become final): which positions is what they change.
+MASK_RULES: tuple[str, ...] = (*SAMPLERS, "confidence", "margin", "remask")
+EDIT_RULES: tuple[str, ...] = (*SAMPLERS, "confidence")
+RULE_SOURCES = {
+    "naive": "the post",
+    "improved": "the post (random order: an exact sampler of q)",
+    "confidence": "MaskGIT, Chang et al. 2022: the drawn letters the model is surest of first",
+    "margin": "Kim et al. 2025: the positions with the largest top-1 − top-2 probability first",
+    "remask": "ReMDM, Wang et al. 2025: a settled letter may be hidden again (p = 0.1 per step)",
+}
+REMASK = 0.1  # ReMDM: the chance that a settled free position is hidden again at a step
 
 
 def _uniform(shape, generator: torch.Generator) -> torch.Tensor:
@@ -89,6 +101,10 @@ class Prediction:
         """x̂_0 (B, l) conditioned on differing from x_t in exactly t positions."""
         raise NotImplementedError
 
+    def position_probs(self, V: int, temperature: float = 1.0) -> torch.Tensor:
+        """(B, l, V) each position's distribution (the marginals, where x̂_0 is drawn as a whole)."""
+        raise NotImplementedError
+
 
 @dataclass
 class Factorized(Prediction):
@@ -102,6 +118,9 @@ class Factorized(Prediction):
 
     def _probs(self, temperature: float) -> torch.Tensor:
         return torch.softmax(self.logits.float() / temperature, -1)
+
+    def position_probs(self, V, temperature=1.0):
+        return self._probs(temperature)
 
     def sample(self, generator, temperature=1.0):
         p = self._probs(temperature)
@@ -144,6 +163,10 @@ class Enumerated(Prediction):
 
     def sample(self, generator, temperature=1.0):
         return self._draw(self.weights, generator, temperature)
+
+    def position_probs(self, V, temperature=1.0):
+        w = self.weights.clamp_min(0) ** (1 / temperature)
+        return Enumerated(w, self.words).marginals(V)
 
     def marginals(self, V: int) -> torch.Tensor:
         """(B, l, V) the per-position distributions of x_0 under these weights."""
@@ -208,50 +231,106 @@ def _matches(x: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- 3. reverse rules
+def _order(scores: torch.Tensor, candidates: torch.Tensor, counts, generator: torch.Generator) -> torch.Tensor:
+    """Per row, the counts[b] True positions of `candidates` (B, l) with the highest scores (ties broken at
+    random)."""
+    jitter = _uniform(scores.shape, generator) * 1e-6
+    score = (scores.float() + jitter).masked_fill(~candidates, float("-inf"))
+    rank = score.argsort(1, descending=True).argsort(1)
+    counts = torch.as_tensor(counts, device=candidates.device).view(-1, 1)
+    return (rank < counts) & candidates
+
+
+def _scores(pred: Prediction, x0: torch.Tensor, V: int, temperature: float, rule: str) -> torch.Tensor:
+    """(B, l) how sure the posterior is at each position: the drawn token's probability (confidence) or
+    the top-1 − top-2 gap (margin)."""
+    p = pred.position_probs(V, temperature)
+    if rule == "margin":
+        top = p.topk(2, dim=-1).values
+        return top[..., 0] - top[..., 1]
+    return p.gather(2, x0.clamp_max(V - 1).unsqueeze(2)).squeeze(2)
+
+
 @dataclass(frozen=True)
 class MaskReverse:
     """naive: x̂_0 ~ q(x_0|x_t), then hide s random free positions of x̂_0 (anywhere).
-    improved: keep the visible tokens, reveal t − s of the hidden positions with x̂_0's tokens
-    (t − s = 1 is the post's merged step, almost Gibbs sampling). `free` (B, l) marks the positions a run
-    may change (infill: the blanks of the pattern); None = all."""
+    improved: keep the visible tokens, reveal t − s of the hidden positions with x̂_0's tokens, at random
+    (t − s = 1 is the post's merged step, almost Gibbs sampling).
+    confidence / margin: reveal the t − s hidden positions the posterior is surest of (MaskGIT's drawn-token
+    probability; Kim et al.'s top-1 − top-2 margin) — more valid words, no longer an exact sampler of q.
+    remask (ReMDM): as improved, but each settled free position is hidden again with probability REMASK
+    (at most s of them), and as many more are revealed: x_s still has s hidden positions.
+    `free` (B, l) marks the positions a run may change (infill: the blanks of the pattern); None = all.
+    `V` (the letters, MASK = V) is needed by confidence and margin."""
 
     sampler: str
     mask: int
     temperature: float = 1.0
     free: torch.Tensor | None = field(default=None, compare=False)
+    _last: dict = field(default_factory=dict, compare=False, repr=False)  # the last guess's scores, for its step
+
+    def __post_init__(self) -> None:
+        if self.sampler not in MASK_RULES:
+            raise ValueError(f"unknown sampler {self.sampler!r}; valid: {', '.join(MASK_RULES)}")
 
     def predict_x0(self, posterior, x_t, t, s, generator):
-        x0 = posterior(x_t, t).sample(generator, self.temperature)
-        return torch.where(x_t == self.mask, x0, x_t)  # the true posterior keeps what is visible
+        pred = posterior(x_t, t)
+        x0 = torch.where(x_t == self.mask, pred.sample(generator, self.temperature), x_t)  # visible stays
+        if self.sampler in ("confidence", "margin"):  # (one rule object serves one run: step t comes next)
+            self._last["scores"] = _scores(pred, x0, self.mask, self.temperature, self.sampler)
+        return x0
 
     def step(self, x_t, x0_hat, t, s, generator):
+        hidden = x_t == self.mask
+        free = torch.ones_like(x_t, dtype=torch.bool) if self.free is None else self.free.to(x_t.device)
         if self.sampler == "naive":
-            free = torch.ones_like(x_t, dtype=torch.bool) if self.free is None else self.free.to(x_t.device)
             return torch.where(_pick(free, s, generator), torch.full_like(x_t, self.mask), x0_hat)
-        reveal = _pick(x_t == self.mask, t - s, generator)
-        return torch.where(reveal, x0_hat, x_t)
+        if self.sampler in ("confidence", "margin"):
+            reveal = _order(self._last.pop("scores"), hidden, t - s, generator)
+            return torch.where(reveal, x0_hat, x_t)
+        again = torch.zeros_like(hidden)
+        if self.sampler == "remask" and s > 0:
+            settled = free & ~hidden
+            n = (_uniform(x_t.shape, generator) < REMASK).logical_and(settled).sum(1).clamp_max(s)
+            again = _pick(settled, n, generator)
+        reveal = _pick(hidden, t - s + again.sum(1), generator)
+        out = torch.where(reveal, x0_hat, x_t)
+        return torch.where(again, torch.full_like(x_t, self.mask), out)
 
 
 @dataclass(frozen=True)
 class EditReverse:
     """naive (v1): x̂_0 ~ q(x_0|x_t), then s random positions of x̂_0 get random tokens (any token).
     improved (v2): x̂_0 ~ q(x_0|x_t) constrained to differ from x_t in exactly t positions; copy x̂_0's
-    token into t − s of them (one per step)."""
+    token into t − s of them (one per step), at random. confidence: copy those whose drawn token the
+    posterior is surest of."""
 
     sampler: str
     V: int
     temperature: float = 1.0
+    _last: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.sampler not in EDIT_RULES:
+            raise ValueError(f"unknown sampler {self.sampler!r}; valid: {', '.join(EDIT_RULES)}")
 
     def predict_x0(self, posterior, x_t, t, s, generator):
         pred = posterior(x_t, t)
         if self.sampler == "naive":
             return pred.sample(generator, self.temperature)
-        return pred.sample_differing(x_t, t, generator, self.temperature)
+        x0 = pred.sample_differing(x_t, t, generator, self.temperature)
+        if self.sampler == "confidence":
+            self._last["scores"] = _scores(pred, x0, self.V, self.temperature, "confidence")
+        return x0
 
     def step(self, x_t, x0_hat, t, s, generator):
         if self.sampler == "naive":
             return EditForward(x_t.shape[1], self.V, distinct=False).draw(x0_hat, s, generator)
-        copy = _pick(x0_hat != x_t, t - s, generator)
+        differ = x0_hat != x_t
+        if self.sampler == "confidence":
+            copy = _order(self._last.pop("scores"), differ, t - s, generator)
+        else:
+            copy = _pick(differ, t - s, generator)
         return torch.where(copy, x0_hat, x_t)
 
 

@@ -408,7 +408,9 @@ def to_data(spec: Spec, x: torch.Tensor):
 # ---------------------------------------------------------------- 2./3. which reverse rules follow from F
 def rules(spec: Spec) -> tuple[str, ...]:
     """Every reverse rule that applies, the post's first."""
-    if spec.kind == "words" or not (spec.gaussian and not spec.degradations):
+    if spec.kind == "words":
+        return discrete.MASK_RULES if spec.forward == ("mask",) else discrete.EDIT_RULES
+    if not (spec.gaussian and not spec.degradations):
         return ("naive", "improved")
     return ("naive", "improved", *GAUSSIAN_RULES)
 

@@ -81,7 +81,7 @@ def posterior(spec: lab.Spec, net: torch.nn.Module, sampler: str = "improved"):
         return hot.EpsPosterior(net, lab.forward_of(spec).schedule)
     if kind == "residual":
         return ResidualPosterior(net)
-    variant = "mask" if spec.forward == ("mask",) else ("edit-v2" if sampler == "improved" else "edit-v1")
+    variant = "mask" if spec.forward == ("mask",) else ("edit-v1" if sampler == "naive" else "edit-v2")
     return textmodel.NeuralPosterior(net, lab.vocab(spec), variant)
 
 
@@ -149,10 +149,12 @@ class Training:
         return LR[self.spec.kind] * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, self.elapsed / self.seconds)))
 
     def steps(self, stop: threading.Event | None = None, every: float = 0.5) -> Iterator[Report]:
-        """Train until the budget is spent or `stop` is set, reporting every `every` seconds and at the end."""
+        """Train until the budget is spent or `stop` is set, reporting every `every` seconds and at the end.
+        The budget counts training time only: while the caller holds a report (e.g. to draw previews from
+        `trained()`), the clock stands still."""
         last = -every
-        begin = time.perf_counter() - self.elapsed
         while self.elapsed < self.seconds and not (stop is not None and stop.is_set()):
+            begin = time.perf_counter()
             idx = torch.randint(0, len(self.x0), (self.batch,), generator=self.g, device=self.device)
             for group in self.opt.param_groups:
                 group["lr"] = self._lr()
@@ -164,7 +166,7 @@ class Training:
             self.ema.step(self.net.parameters())
             self.step += 1
             self.smooth = loss.item() if self.smooth is None else 0.95 * self.smooth + 0.05 * loss.item()
-            self.elapsed = time.perf_counter() - begin
+            self.elapsed += time.perf_counter() - begin
             if self.elapsed - last >= every:
                 last = self.elapsed
                 self.history.append((self.step, round(self.elapsed, 2), self.smooth))
@@ -218,7 +220,7 @@ class Trained:
 
     def posterior(self, sampler: str):
         """q(x_0|x_t) for a rule: one object per variant, so that rules sharing it run as one batch."""
-        key = sampler if self.spec.forward == ("edit",) else ""
+        key = ("v1" if sampler == "naive" else "v2") if self.spec.forward == ("edit",) else ""
         if key not in self._posteriors:
             self._posteriors[key] = posterior(self.spec, self.net, sampler)
         return self._posteriors[key]

@@ -37,7 +37,7 @@ class TextRequest:
     def __post_init__(self) -> None:
         check_choice(self.process, "text process", textmodel.PROCESSES)
         text.check_name(self.data)
-        check_choice(self.sampler, "sampler", discrete.SAMPLERS)
+        check_choice(self.sampler, f"sampler for {self.process}", rules(self.process))
         check_choice(self.model, "model", MODELS)
         check_range(self.n, "number of samples", 1, MAX_TEXT_SAMPLES)
         check_seed(self.seed)
@@ -51,6 +51,11 @@ class TextRequest:
             start = pattern_tokens(self.data, self.pattern)
             if not (start == text.vocab(self.data).MASK).any():
                 raise ValueError(f"pattern {self.pattern!r} has no blank ('?' or '_') to fill")
+
+
+def rules(process: str) -> tuple[str, ...]:
+    """The reverse rules of a text process: the post's two, then the reveal rules from elsewhere."""
+    return discrete.MASK_RULES if process == "mask" else discrete.EDIT_RULES
 
 
 def pattern_tokens(name: str, pattern: str) -> torch.Tensor:
@@ -83,7 +88,7 @@ def exact(process: str, name: str, variant: str) -> discrete.ExactPosterior:
 def variant(req: TextRequest) -> str:
     if req.process == "mask":
         return "mask"
-    return "edit-v2" if req.sampler == "improved" else "edit-v1"
+    return "edit-v1" if req.sampler == "naive" else "edit-v2"
 
 
 def posterior(req: TextRequest, device: str | None = None) -> discrete.Posterior:
@@ -143,7 +148,7 @@ class TextProcess(Process):
 
     def choices(self, data_name: str) -> tuple[Choice, ...]:
         refs = (reference.MASK,) if self.name == "mask" else reference.EDIT
-        return tuple(Choice(s) for s in discrete.SAMPLERS) + tuple(
+        return tuple(Choice(s) for s in rules(self.name)) + tuple(
             Choice(s, steps=True, reference=True, max_steps=REFERENCE_MAX_STEPS) for s in refs
         )
 

@@ -32,7 +32,7 @@ from .gpu import on_gpu
 from .words import explain
 
 NONE = "—"
-SLOTS = compare.MAX_SAMPLERS
+SLOTS = 4  # samplers the tab offers side by side
 TAB_MAX_SAMPLES = 32
 SWEEP_STEPS = (5, 10, 20, 50, 100)
 SWEEP_MIN_SAMPLES = 16  # fewer digits give no Fréchet distance

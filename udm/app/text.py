@@ -1,5 +1,6 @@
-"""Mask and Edit tabs: fixed-length words generated token by token, naive and improved side by side on
-the same seed; each step shows x_t, the model's x̂_0 and the next state, changed positions highlighted."""
+"""Mask and Edit tabs: fixed-length words generated token by token, the naive rule and a chosen one
+(the post's improved rule, or a reveal rule from elsewhere) side by side on the same seed; each step shows
+x_t, the model's x̂_0 and the next state, changed positions highlighted."""
 
 from __future__ import annotations
 
@@ -59,11 +60,12 @@ def _mark(word: str, name: str) -> str:
 
 
 def _frame_html(frame: dict, name: str, final: bool) -> str:
-    head = "".join(f"<th>{s}: x_t</th><th>{s}: x̂_0</th><th>{s}: next</th>" for s in discrete.SAMPLERS)
+    rules = frame["rules"]
+    head = "".join(f"<th>{s}: x_t</th><th>{s}: x̂_0</th><th>{s}: next</th>" for s in rules)
     rows = []
-    for i in range(len(frame["naive"][0])):
+    for i in range(len(frame[rules[0]][0])):
         cells = []
-        for s in discrete.SAMPLERS:
+        for s in rules:
             x_t, x0, x_s = (col[i] for col in frame[s])
             mark = _mark(x_s, name) if final else ""
             cells += [_cells(x_t), _cells(x0, _diff(x0, x_t)), _cells(x_s, _diff(x_s, x_t)) + mark]
@@ -99,17 +101,23 @@ def _figures(name: str, words: list[str]) -> str:
     return f"valid {shares[0]}, novel-valid {shares[1]}, distinct {s['distinct']:.0%}"
 
 
+def _rules(process: str, rule) -> tuple[str, str]:
+    """The naive rule and the one chosen beside it."""
+    return "naive", choice(rule, "rule beside naive", tp.rules(process)[1:])
+
+
 @event
-def run(process, dataset, model, temperature, seed, n, k=1, pattern=None, progress=gr.Progress()):
-    """Both samplers in lockstep; stream one table per step, then the figures and the scrub range."""
-    reqs = [_request(process, dataset, model, temperature, seed, n, s, k, pattern) for s in discrete.SAMPLERS]
+def run(process, dataset, model, temperature, seed, n, k=1, pattern=None, rule="improved", progress=gr.Progress()):
+    """Both rules in lockstep; stream one table per step, then the figures and the scrub range."""
+    rules = _rules(process, rule)
+    reqs = [_request(process, dataset, model, temperature, seed, n, s, k, pattern) for s in rules]
     vocab = text.vocab(reqs[0].data)
     start = time.perf_counter()
     runs = [list_steps(r) for r in reqs]
     played: list[dict] = []
     for i, pair, _, _ in frames(zip(*runs), len(runs[0]), progress, every=0.0):
-        frame = {"label": f"step {i + 1}/{len(runs[0])}: t = {pair[0].t} → {pair[0].s}"}
-        for s, step in zip(discrete.SAMPLERS, pair):
+        frame = {"label": f"step {i + 1}/{len(runs[0])}: t = {pair[0].t} → {pair[0].s}", "rules": rules}
+        for s, step in zip(rules, pair):
             frame[s] = [vocab.decode(x.cpu()) for x in (step.x_t, step.x0_hat, step.x_s)]
         played.append(frame)
         yield _frame_html(frame, reqs[0].data, False), frame["label"], gr.skip(), gr.skip(), gr.skip()
@@ -134,31 +142,37 @@ def run(process, dataset, model, temperature, seed, n, k=1, pattern=None, progre
     )
 
 
-def _check(process, dataset, model, temperature, seed, n, k=1, pattern=None) -> None:
-    for s in discrete.SAMPLERS:
+def _check(process, dataset, model, temperature, seed, n, k=1, pattern=None, rule="improved") -> None:
+    for s in _rules(process, rule):
         _request(process, dataset, model, temperature, seed, n, s, k, pattern)
+
+
+def _check_edit(dataset, model, temperature, seed, n, rule="improved") -> None:
+    _check("edit", dataset, model, temperature, seed, n, rule=rule)
 
 
 EXAMPLES = {  # each shows one of the post's claims
     "mask": [
-        ("fill the blanks of c?a?e", ("en5", "trained", 1.0, 0, 12, 1, "c?a?e")),
-        ("reveal all five at once (k = 5)", ("en5", "trained", 1.0, 0, 12, 5, "")),
-        ("the exact posterior: only real words", ("en5", "exact", 1.0, 0, 12, 1, "")),
+        ("fill the blanks of c?a?e", ("en5", "trained", 1.0, 0, 12, 1, "c?a?e", "improved")),
+        ("reveal all five at once (k = 5)", ("en5", "trained", 1.0, 0, 12, 5, "", "improved")),
+        ("surest letters first (MaskGIT)", ("en5", "trained", 1.0, 0, 12, 1, "", "confidence")),
+        ("the exact posterior: only real words", ("en5", "exact", 1.0, 0, 12, 1, "", "improved")),
     ],
     "edit": [
-        ("English words, naive vs improved", ("en5", "trained", 1.0, 0, 12)),
-        ("Chinese words", ("zh4", "trained", 1.0, 0, 12)),
-        ("the exact posterior: only real words", ("en5", "exact", 1.0, 0, 12)),
+        ("English words, naive vs improved", ("en5", "trained", 1.0, 0, 12, "improved")),
+        ("surest edits first", ("en5", "trained", 1.0, 0, 12, "confidence")),
+        ("Chinese words", ("zh4", "trained", 1.0, 0, 12, "improved")),
+        ("the exact posterior: only real words", ("en5", "exact", 1.0, 0, 12, "improved")),
     ],
 }
 
 
-def mask_run(dataset, model, temperature, seed, n, k, pattern, progress=gr.Progress()):
-    yield from run("mask", dataset, model, temperature, seed, n, k, pattern, progress=progress)
+def mask_run(dataset, model, temperature, seed, n, k, pattern, rule="improved", progress=gr.Progress()):
+    yield from run("mask", dataset, model, temperature, seed, n, k, pattern, rule, progress=progress)
 
 
-def edit_run(dataset, model, temperature, seed, n, progress=gr.Progress()):
-    yield from run("edit", dataset, model, temperature, seed, n, progress=progress)
+def edit_run(dataset, model, temperature, seed, n, rule="improved", progress=gr.Progress()):
+    yield from run("edit", dataset, model, temperature, seed, n, rule=rule, progress=progress)
 
 
 def _k_slider(dataset):
@@ -198,7 +212,15 @@ def build(process: str) -> gr.Blocks:
                     pattern = gr.Textbox(label="pattern (optional)", placeholder="c?a?e  ·  ??ing  ·  一?二?")
                     extra = [k, pattern]
                     dataset.change(_k_slider, [dataset], [k], api_visibility="private")
-                go = gr.Button("Run naive and improved", variant="primary")
+                rule = gr.Dropdown(
+                    list(tp.rules(process)[1:]),
+                    value="improved",
+                    label="rule beside naive",
+                    info="improved: the post's; "
+                    + "; ".join(f"{r}: {discrete.RULE_SOURCES[r]}" for r in tp.rules(process)[2:]),
+                )
+                extra.append(rule)
+                go = gr.Button("Run both rules", variant="primary")
             with gr.Column(scale=2):
                 table = gr.HTML()
                 caption = gr.Markdown()
@@ -207,7 +229,8 @@ def build(process: str) -> gr.Blocks:
                 info = gr.Markdown()
         state = session_state()
         inputs, outputs = [dataset, model, temperature, seed, n, *extra], [table, caption, info, state, frame]
-        fn, check = on_gpu(mask_run if process == "mask" else edit_run), partial(_check, process)
+        fn = on_gpu(mask_run if process == "mask" else edit_run)
+        check = partial(_check, "mask") if process == "mask" else _check_edit
         checked(go.click, check, fn, inputs, outputs, api_name=f"{process}_run", **SAMPLING, preprocess=False)
         with tries:
             examples("Try", EXAMPLES[process], inputs, check, fn, outputs, **SAMPLING, preprocess=False)
