@@ -1,5 +1,6 @@
-"""Words from the mask and edit models: valid / novel-valid / distinct rates, naive vs improved, trained
-BERT vs the exact posterior of the training list, both word lists.
+"""Words from the mask and edit models: valid / novel-valid / distinct rates, naive vs improved (and the
+reveal rules from elsewhere: confidence, margin, remask), trained BERT vs the exact posterior of the
+training list, both word lists.
 
 valid: the word is in the full list; novel-valid: it is in the held-out 10 % (never trained on);
 distinct: unique share of the samples.
@@ -26,6 +27,7 @@ def rows_for(process: str, name: str, n: int) -> list[list]:
     rows = []
     length = text.vocab(name).length
     runs = [(m, s, 1) for m in tp.MODELS for s in ("naive", "improved")]
+    runs += [("trained", rule, 1) for rule in tp.rules(process)[2:]]  # the reveal rules from elsewhere
     if process == "mask":
         runs.append(("trained", "improved", length))  # every position in one step: parallel decoding
     for model, sampler, k in runs:

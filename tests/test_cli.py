@@ -94,3 +94,18 @@ def test_unknown_names_exit_2_with_one_line(args, valid):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and valid in lines[0], r.stderr
+
+
+@pytest.mark.parametrize(
+    "args,shape",
+    [
+        (["--process", "hot", "--data", "moons", "--sampler", "diffusers-unipc", "--steps", "4"], (4, 5, 2)),
+        (["--process", "hot", "--data", "moons", "--sampler", "diffusers-dpm-solver++-sde", "--steps", "3"], (3, 5, 2)),
+        (["--process", "mask", "--sampler", "diffusers-amused", "--steps", "5"], (5, 5)),
+    ],
+)
+def test_sample_takes_the_reference_schedulers_compare_offers(tiny_checkpoints, tmp_path, args, shape):
+    out = tmp_path / "s.npz"
+    assert main(["sample", *args, "-n", "5", "--out", str(out)]) == 0
+    assert np.load(out)["x0_hat"].shape[:3] == shape[:3]
+    assert main(["sample", *args, "--eta", "0.5", "-n", "5", "--out", str(out)]) == 2

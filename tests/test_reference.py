@@ -87,3 +87,41 @@ def test_ddim_differs_from_ddpm_when_it_should():
         x0 = rev.predict_x0(post, x, 500, 480, make_generator(0, "cpu"))
         outs.append(rev.step(x, x0, 500, 480, make_generator(0, "cpu")))
     assert (outs[0] - outs[1]).abs().max() > 1e-2
+
+
+NEW = {  # the multistep schedulers udm runs, as a user would build them from diffusers alone
+    "diffusers-dpm-solver++-3m": ("DPMSolverMultistepScheduler", dict(algorithm_type="dpmsolver++", solver_order=3)),
+    "diffusers-dpm-solver++-sde": ("DPMSolverMultistepScheduler", dict(algorithm_type="sde-dpmsolver++")),
+    "diffusers-unipc": ("UniPCMultistepScheduler", dict(solver_order=3, solver_type="bh2")),
+    "diffusers-deis": ("DEISMultistepScheduler", dict(solver_order=3)),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW))
+@pytest.mark.parametrize("K", [4, 10])
+def test_multistep_schedulers_as_udm_records_equal_diffusers_own_loop(name, K):
+    """Same network (ε in diffusers' time td is udm's ε at t = td + 1), same x_T, same noise: udm's step
+    records end where diffusers' own loop over the scheduler ends, and chain x_s → next x_t."""
+    from types import SimpleNamespace
+
+    import diffusers
+
+    from udm import reference
+
+    sch = schedule.linear()
+    net = lambda x, t: torch.tanh(x) * 0.5 + 0.2 * torch.cos(t.float() / 300)[:, None]  # noqa: E731
+    model = SimpleNamespace(schedule=sch, posterior=hot.EpsPosterior(net, sch))
+    x_T = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    records = list(reference.diffusers_steps(model, name, x_T, K, torch.Generator().manual_seed(3)))
+    cls, kw = NEW[name]
+    theirs = getattr(diffusers, cls)(
+        num_train_timesteps=1000, beta_schedule="linear", timestep_spacing="trailing", **kw
+    )
+    theirs.set_timesteps(K)
+    x, g = x_T, torch.Generator().manual_seed(3)
+    kw = {"generator": g} if name.endswith("sde") else {}
+    for td in theirs.timesteps:
+        x = theirs.step(net(x, torch.full((32,), int(td) + 1)), td, x, **kw).prev_sample
+    assert len(records) == K and records[0].t == 1000 and records[-1].s == 0
+    assert all(b.x_t is a.x_s for a, b in zip(records, records[1:]))
+    torch.testing.assert_close(records[-1].x_s, x, rtol=1e-4, atol=1e-4)

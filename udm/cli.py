@@ -180,6 +180,26 @@ def _sample(args: argparse.Namespace) -> int:
     return _sample_with(process.get(args.process), args)
 
 
+def _records(p: process.Process, args: argparse.Namespace):
+    """(request, its step records): one of the process's own rules, or a reference scheduler that Compare
+    offers (e.g. diffusers-dpm-solver++), run from the same x_T on the same network."""
+    name = args.data or p.default_data or next(f.default for f in fields(p.Request) if f.name == "data")
+    ref = next((c for c in p.choices(name) if c.reference and c.sampler == args.sampler), None)
+    if ref is None:
+        req = _request(p, args)
+        return req, p.steps(req)
+    from .pipeline import device_name
+
+    steps = 50 if args.steps is None else args.steps
+    if ref.max_steps is not None:
+        process.check_range(steps, f"{ref.label}: steps", 1, ref.max_steps)
+    req = p.request(data=name, n=args.n, seed=args.seed)  # checks n, seed and the data
+    eta = args.eta if ref.eta else None
+    if args.eta is not None and not ref.eta:
+        raise ValueError(f"--eta does not apply to {ref.label}")
+    return req, p.reference_steps(ref, name, req.n, req.seed, steps, eta, device_name(None))
+
+
 def _sample_with(p: process.Process, args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -188,9 +208,9 @@ def _sample_with(p: process.Process, args: argparse.Namespace) -> int:
 
     if not 1 <= args.scale <= 16:
         raise ValueError(f"--scale must be between 1 and 16, got {args.scale}")
-    req = _request(p, args)
+    req, records = _records(p, args)
     ts, x_t, x0_hat, step = [], [], [], None
-    for step in p.steps(req):
+    for step in records:
         ts.append(step.t)
         x_t.append(p.state(req.data, step.x_t))
         x0_hat.append(p.decode(req.data, step.x0_hat))
@@ -262,8 +282,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _own_samplers(p: process.Process) -> list[str]:
     """A process's own reverse rules (the request's `sampler` values), its default first."""
     default = next(f.default for f in fields(p.Request) if f.name == "sampler")
-    names = dict.fromkeys(c.sampler for c in p.choices(p.datasets()[0]) if not c.reference)
-    return [f"{n} (default)" if n == default else n for n in names]
+    choices = p.choices(p.datasets()[0])
+    names = dict.fromkeys(c.sampler for c in choices if not c.reference)
+    refs = dict.fromkeys(c.sampler for c in choices if c.reference)
+    return [f"{n} (default)" if n == default else n for n in names] + list(refs)
 
 
 def parser() -> argparse.ArgumentParser:

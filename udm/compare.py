@@ -12,7 +12,7 @@ The reference schedulers a user would otherwise pick (`udm.reference`) run on th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -138,23 +138,63 @@ def views(req: Request) -> tuple[Callable, Callable]:
     return (lambda x: p.shown_state(req.data, x)), (lambda x: p.decode(req.data, x))
 
 
-def _batched(req: Request, idx: list[int], plans: dict[int, core.Plan], results: list[Result], tick) -> None:
+@dataclass(frozen=True)
+class Update:
+    """What a comparison has done so far (`stream`): the share of its steps, what it is at, which entries
+    just got a new frame, and the results as far as they go (finished, with figures, when `done`)."""
+
+    fraction: float
+    what: str
+    results: list[Result]
+    new_frames: tuple[int, ...] = ()
+    done: bool = False
+
+
+def _timed(records):
+    """(record, seconds spent making it) for each record of a generator: the time a consumer spends between
+    records (drawing frames) is not counted."""
+    it = iter(records)
+    while True:
+        t0 = time.perf_counter()
+        record = next(it, None)
+        if record is None:
+            return
+        yield record, time.perf_counter() - t0
+
+
+def _batched(req: Request, idx: list[int], plans: dict[int, core.Plan], results: list[Result]):
     """Run the udm samplers `idx` (one shared posterior and step grid) as one batch: each step evaluates
-    the network once for all of them; a lone sampler runs exactly as it would alone."""
+    the network once for all of them; a lone sampler runs exactly as it would alone. Yields (steps done,
+    what, entries with a new frame) after every step."""
     xt_view, x0_view = views(req)
     run = core.batch([plans[i] for i in idx])
-    keep, n, start = _kept(len(run.timesteps)), req.n, time.perf_counter()
+    keep, n, seconds = _kept(len(run.timesteps)), req.n, 0.0
     names = ", ".join(req.entries[i].name for i in idx)
-    for k, step in enumerate(run.steps()):
+    for k, (step, spent) in enumerate(_timed(run.steps())):
+        t0 = time.perf_counter()
         if k in keep:
             for j, i in enumerate(idx):
                 part = slice(j * n, (j + 1) * n)
                 results[i].frames.append((step.t, xt_view(step.x_t[part]), x0_view(step.x0_hat[part])))
-        tick(len(idx), f"{names}: t = {step.t}")
-    seconds = time.perf_counter() - start
+        seconds += spent + time.perf_counter() - t0
+        yield len(idx), f"{names}: t = {step.t}", tuple(idx) if k in keep else ()
     for j, i in enumerate(idx):
         r = results[i]
         r.final, r.seconds, r.batched_with = x0_view(step.x_s[j * n : (j + 1) * n]), seconds, len(idx)
+
+
+def _reference(req: Request, i: int, records, results: list[Result]):
+    """A reference scheduler's run, one step after another (yields as `_batched` does)."""
+    xt_view, x0_view = views(req)
+    e, r = req.entries[i], results[i]
+    keep, seconds = _kept(total_steps(req, e)), 0.0
+    for k, (step, spent) in enumerate(_timed(records)):
+        t0 = time.perf_counter()
+        if k in keep:
+            r.frames.append((step.t, xt_view(step.x_t), x0_view(step.x0_hat)))
+        seconds += spent + time.perf_counter() - t0
+        yield 1, f"{e.name}: t = {step.t}", (i,) if k in keep else ()
+    r.final, r.seconds = x0_view(step.x_s), seconds
 
 
 def network_evaluations(process_name: str | process.Process, name: str, e: Entry) -> int:
@@ -177,20 +217,15 @@ def total_steps(req: Request, e: Entry) -> int:
     return p.total_steps(p.choice(req.data, e.sampler), req.data, e.steps)
 
 
-def run(req: Request, device: str | None = None, progress: Callable[[float, str], None] | None = None) -> list[Result]:
-    """Every entry's trajectory, final samples, wall time, network evaluations and figures. udm samplers
-    that share a posterior and a step grid run as one batch (on a CPU up to CPU_STACK_LIMIT samples);
-    reference schedulers run one after another."""
+def stream(req: Request, device: str | None = None) -> Iterator[Update]:
+    """Every entry's trajectory, final samples, wall time, network evaluations and figures, reported step
+    by step (`Update`); the last update holds the results. udm samplers that share a posterior and a step
+    grid run as one batch (on a CPU up to CPU_STACK_LIMIT samples); reference schedulers run one after
+    another. A sampler's wall time counts its own work only, not what the consumer does between updates."""
     device = str(torch.device(device) if device else default_device())
-    progress = progress or (lambda f, s: None)
     p, choices = req.runs, req.choices()
     results = [Result(e, evaluations=network_evaluations(req.process, req.data, e)) for e in req.entries]
-    total, done = sum(total_steps(req, e) for e in req.entries), [0]
-
-    def tick(steps: int, what: str) -> None:
-        done[0] += steps
-        progress(min(1.0, done[0] / total), what)
-
+    total, done = sum(total_steps(req, e) for e in req.entries), 0
     # every run is set up before any of them starts (a bad request fails here, not halfway)
     reference = {
         i: p.reference_steps(c, req.data, req.n, req.seed, e.steps, e.eta, device)
@@ -207,20 +242,23 @@ def run(req: Request, device: str | None = None, progress: Callable[[float, str]
             groups.append([i])
         else:
             group.append(i)
-    for idx in groups:
-        _batched(req, idx, plans, results, tick)
-    xt_view, x0_view = views(req)
-    for i, records in reference.items():
-        e, r = req.entries[i], results[i]
-        start, keep = time.perf_counter(), _kept(total_steps(req, e))
-        for k, step in enumerate(records):
-            if k in keep:
-                r.frames.append((step.t, xt_view(step.x_t), x0_view(step.x0_hat)))
-            tick(1, f"{e.name}: t = {step.t}")
-        r.final, r.seconds = x0_view(step.x_s), time.perf_counter() - start
+    runs = [_batched(req, idx, plans, results) for idx in groups]
+    runs += [_reference(req, i, records, results) for i, records in reference.items()]
+    for steps in runs:
+        for k, what, new in steps:
+            done += k
+            yield Update(min(1.0, done / total), what, results, new)
     for r in results:
         r.figures = figures(req, r.final)
-    return results
+    yield Update(1.0, "figures", results, done=True)
+
+
+def run(req: Request, device: str | None = None, progress: Callable[[float, str], None] | None = None) -> list[Result]:
+    """`stream` to its end: the results (progress(fraction, what) after every step)."""
+    for update in stream(req, device):
+        if progress is not None:
+            progress(update.fraction, update.what)
+    return update.results
 
 
 def figures(req: Request, final) -> dict[str, float]:

@@ -1,11 +1,12 @@
 """The reference schedulers a user would otherwise pick, on udm's own networks, as udm step records:
-diffusers' DDPM / DDIM / DPM-Solver++ over a hot ε-model, AmusedScheduler (MaskGIT) over the mask BERT and
+diffusers' DDPM / DDIM / DPM-Solver++ (2M, 3M, SDE) / UniPC / DEIS over a hot ε-model, AmusedScheduler (MaskGIT) over the mask BERT and
 DiscreteDDIMScheduler (D3PM) over the edit BERT. Each is a loop over a diffusers scheduler's `step` that
 yields `core.Step(t, x_t, x̂_0, x_s)` in udm's time convention (diffusers' timestep td is udm's td + 1).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 
 import torch
@@ -14,7 +15,15 @@ from . import core
 from .device import LOADING
 from .schedule import Schedule
 
-HOT: tuple[str, ...] = ("diffusers-ddpm", "diffusers-ddim", "diffusers-dpm-solver++")
+HOT: tuple[str, ...] = (
+    "diffusers-ddpm",
+    "diffusers-ddim",
+    "diffusers-dpm-solver++",
+    "diffusers-dpm-solver++-3m",
+    "diffusers-dpm-solver++-sde",
+    "diffusers-unipc",
+    "diffusers-deis",
+)
 MASK = "diffusers-amused"
 EDIT: tuple[str, ...] = ("diffusers-discrete-ddim", "diffusers-discrete-ddim+loo")
 
@@ -22,7 +31,13 @@ EDIT: tuple[str, ...] = ("diffusers-discrete-ddim", "diffusers-discrete-ddim+loo
 def diffusers_scheduler(name: str, schedule: Schedule, steps: int):
     """A diffusers scheduler on our ᾱ (its betas), "trailing" spacing so the first step is at t = T."""
     with LOADING:
-        from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+        from diffusers import (
+            DDIMScheduler,
+            DDPMScheduler,
+            DEISMultistepScheduler,
+            DPMSolverMultistepScheduler,
+            UniPCMultistepScheduler,
+        )
 
     betas = (1 - (schedule.abar[1:] / schedule.abar[:-1]) ** 2).float().numpy()
     common = dict(num_train_timesteps=schedule.T, trained_betas=betas, timestep_spacing="trailing")
@@ -32,6 +47,14 @@ def diffusers_scheduler(name: str, schedule: Schedule, steps: int):
         sched = DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True)
     elif name == "diffusers-dpm-solver++":
         sched = DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
+    elif name == "diffusers-dpm-solver++-3m":  # unconditional pixel-space sampling: order 3 pays
+        sched = DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=3)
+    elif name == "diffusers-dpm-solver++-sde":  # stochastic; draws its noise from the run's generator
+        sched = DPMSolverMultistepScheduler(**common, algorithm_type="sde-dpmsolver++", solver_order=2)
+    elif name == "diffusers-unipc":  # UniPC's bh2 variant, order 3 without guidance (its paper's choice)
+        sched = UniPCMultistepScheduler(**common, solver_order=3, solver_type="bh2")
+    elif name == "diffusers-deis":
+        sched = DEISMultistepScheduler(**common, solver_order=3)
     else:
         raise ValueError(f"unknown diffusers scheduler {name!r}; valid: {', '.join(HOT)}")
     sched.set_timesteps(steps)
@@ -43,6 +66,7 @@ def diffusers_steps(model, name: str, x_T: torch.Tensor, steps: int, generator: 
     records (x̂_0 from ε as in udm)."""
     sched = diffusers_scheduler(name, model.schedule, steps)
     ts = [int(t) for t in sched.timesteps]
+    noisy = "generator" in inspect.signature(sched.step).parameters  # (UniPC and DEIS draw no noise)
     x = x_T
     for i, td in enumerate(ts):
         t = td + 1
@@ -51,7 +75,9 @@ def diffusers_steps(model, name: str, x_T: torch.Tensor, steps: int, generator: 
             a, b, _, _ = model.schedule.coefficients(t, 0)
             x0_hat = (x - b * eps) / a
             kw = {"eta": eta} if name == "diffusers-ddim" else {}
-            x_s = sched.step(eps, td, x, generator=generator, **kw).prev_sample
+            if noisy:
+                kw["generator"] = generator
+            x_s = sched.step(eps, td, x, **kw).prev_sample
         if name == "diffusers-ddim":  # DDIM steps to td − T // K, which is off the grid where K ∤ T
             s = max(td - model.schedule.T // steps, -1) + 1
         else:

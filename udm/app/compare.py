@@ -18,6 +18,7 @@ from .. import pipeline as hp
 from .. import process as udm_process
 from .common import (
     SAMPLING,
+    STREAM_EVERY,
     choice,
     event,
     frame_index,
@@ -181,23 +182,33 @@ def _labels(results) -> list:
 
 @event
 def run(process, name, *args, progress=gr.Progress()):
-    """(4 frame pictures, caption, 4 final pictures, table, GIF, state, slider)."""
+    """Stream each sampler's frames as they come (the last run's samples, table and animation stay until
+    the new ones are ready); then (4 frame pictures, caption, 4 final pictures, table, GIF, state, slider)."""
     *slot_args, seed, n = args
     req = _request(process, name, _slots(slot_args), seed, n)
     _within_budget(compare.image_cost(req), RUN_BUDGET, "this comparison")
-    start = time.perf_counter()
-    results = compare.run(req, progress=lambda f, s: progress(f, desc=s))
-    total = time.perf_counter() - start
-    play = Lockstep(results, lambda x: _picture(req.process, req.data, x))
-    gif = play.gif()
+    start, shown = time.perf_counter(), 0.0
+    picture = lambda x: _picture(req.process, req.data, x)  # noqa: E731
+    keep = [gr.skip()] * (SLOTS + 4)  # the finals, table, animation, state and slider of the last run
+    for update in compare.stream(req):
+        progress(update.fraction, desc=update.what)
+        if update.new_frames and not update.done and time.perf_counter() - shown > STREAM_EVERY:
+            shown = time.perf_counter()
+            frames = [gr.skip()] * SLOTS
+            for i in update.new_frames:
+                r = update.results[i]
+                frames[i] = gr.update(value=_frame(picture, r.frames[-1]), label=r.entry.label, visible=True)
+            yield *frames, f"running: {update.what}", *keep
+    total, results = time.perf_counter() - start, update.results
+    play = Lockstep(results, picture)
     finals = [_picture(req.process, req.data, r.final) for r in results]
     caption = play.label(play.length - 1) + f" · whole comparison {total:.2f} s"
-    return (
+    yield (
         *[gr.update(value=p, **u) for p, u in zip(_images(play.frame(play.length - 1)), _labels(results))],
         caption,
         *[gr.update(value=p, **u) for p, u in zip(_images(finals), _labels(results))],
         table(results),
-        gif,
+        play.gif(),
         play,
         scrub_slider(play.length),
     )
@@ -332,6 +343,7 @@ def build() -> gr.Blocks:
             api_name="compare_run",
             **SAMPLING,
             preprocess=False,
+            show_progress_on=caption,  # one progress bar per run
         )
         frame.release(scrub, [play, frame], [*frames, caption], api_name="compare_scrub", preprocess=False)
         with controls:
