@@ -126,10 +126,24 @@ ENDPOINTS = {
     ],
     "/compare_run": [arg("hot", "mask", "edit", "encoding"), arg("moons", "en5", "mnist28"), *SLOT * 4, SEED, SMALL],
     "/compare_scrub": [SMALL],
+    "/lab_train": [
+        arg("gaussians8", "digits8", "words", "drawing", "en5"),
+        arg(["noise"], ["blur", "noise"], ["mask"], ["edit"], ["noise", "blur"], ["smudge"], []),
+        arg(None, 50, 5),
+        arg("linear", "cosine"),
+        arg(0.0, 0.2),
+        PICTURE,
+        arg("", "\n".join(f"w{i:03d}" for i in range(30)), "ab\nabc"),
+        arg(5),  # seconds: a valid run trains 5 s
+        SEED,
+    ],
+    "/lab_stop": [],
+    "/lab_sample": [SMALL, arg(4, 16), SEED],
+    "/lab_scrub": [SMALL],
     "/compare_sweep": [arg("hot", "mask"), arg("moons", "gaussians8"), *SLOT * 4, SEED, SMALL],
 }
 GENERIC = "raised an exception"  # how gradio words an exception that is not a gr.Error
-FUZZ_CASES = int(os.environ.get("UDM_FUZZ_CASES", "22"))  # per endpoint: 16 endpoints × 22 = 352 in CI
+FUZZ_CASES = int(os.environ.get("UDM_FUZZ_CASES", "22"))  # per endpoint: 20 endpoints × 22 = 440 in CI
 CALL_SECONDS = 120  # a call that has not answered by then is a hung worker: the test fails, CI goes on
 
 

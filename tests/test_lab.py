@@ -272,3 +272,30 @@ def test_compare_runs_every_rule_of_a_lab_process_side_by_side():
     assert all("sliced_wasserstein" in r.figures for r in results)
     x_T = [r.frames[0][1] for r in results]
     assert all(torch.equal(x, x_T[0]) for x in x_T)  # the same x_T for every rule
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        lab.Spec("moons", ("noise",), T=50),
+        lab.Spec("digits8", ("blur",), T=8),
+        lab.Spec("digits8", ("blur", "noise"), T=30),
+        lab.Spec("mnist14", ("fade", "noise"), T=30, schedule="cosine"),
+        lab.Spec("digits8", ("pixelate", "mask"), T=8, sigma=0.1),
+        lab.Spec("words", ("mask",), words=WORDS),
+        lab.Spec("words", ("edit",), words=WORDS),
+    ],
+    ids=lambda s: s.name,
+)
+def test_every_composition_trains_and_samples_with_every_rule(spec):
+    run = lp.Training(spec, seconds=1, small=True)
+    reports = list(run.steps())
+    assert reports[-1].done and reports[-1].step >= 1
+    p = lp.LabProcess(run.trained())
+    for rule in lab.rules(spec):
+        final = p.decode(spec.data, core.last(p.steps(p.request(data=spec.data, sampler=rule, n=3, steps=None))).x_s)
+        assert len(final) == 3
+        if spec.kind == "words":
+            assert all(len(w) == 5 and "_" not in w for w in final)
+        else:
+            assert torch.isfinite(final).all() and final.shape[1:] == lab.example_shape(spec)

@@ -46,6 +46,7 @@ SAMPLING = {
     "encoding_round_trip",
     "compare_run",
     "compare_sweep",
+    "lab_sample",
 }
 
 
@@ -59,6 +60,8 @@ def test_every_sampling_event_runs_under_spaces_gpu_and_shares_one_pool(monkeypa
     assert wrapped == SAMPLING  # cheap events (scrubs, forward strips) stay as they are
     pooled = {name for name, f in named.items() if f.concurrency_id == "sampling"}
     assert pooled == SAMPLING and {named[n].concurrency_limit for n in SAMPLING} == {2}
+    # a Lab training run has a worker of its own (one on the server at a time), beside the sampling pool
+    assert (named["lab_train"].concurrency_id, named["lab_train"].concurrency_limit) == ("lab-training", 1)
 
 
 def test_host_and_port_from_the_command_line_or_the_spaces_environment(monkeypatch):

@@ -232,9 +232,16 @@ def _builtin() -> None:
             importlib.import_module(module)
 
 
-def names() -> tuple[str, ...]:
+def _ordered() -> list[Process]:
+    """The built-in processes in their fixed order (whichever module was imported first), then the others
+    in the order they were registered."""
     _builtin()
-    return tuple(_REGISTRY)
+    rank = {m: i for i, m in enumerate(_BUILTIN)}
+    return sorted(_REGISTRY.values(), key=lambda p: rank.get(type(p).__module__, len(rank)))
+
+
+def names() -> tuple[str, ...]:
+    return tuple(p.name for p in _ordered())
 
 
 def get(name: str) -> Process:
@@ -244,8 +251,7 @@ def get(name: str) -> Process:
 
 
 def every() -> tuple[Process, ...]:
-    _builtin()
-    return tuple(_REGISTRY.values())
+    return tuple(_ordered())
 
 
 def forget_models() -> None:

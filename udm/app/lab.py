@@ -29,6 +29,7 @@ from .common import (
     whole,
 )
 from .compare import Lockstep, table
+from .gpu import on_gpu
 from .words import explain
 
 MAX_SECONDS = 300  # a visitor's run, at most (the library allows more headless)
@@ -400,7 +401,7 @@ def build() -> gr.Blocks:
         checked(
             run.click,
             _check_sample,
-            sample,
+            on_gpu(sample),
             [trained, steps, n, sample_seed],
             [frame, caption, finals, figures, animation, play, slider],
             api_name="lab_sample",
