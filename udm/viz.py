@@ -72,6 +72,13 @@ def gif_bytes(frames: Sequence[Image.Image], *, ms: int = 80, hold_last: int = 1
     return buf.getvalue()
 
 
+def shrink(image: Image.Image, max_width: int) -> Image.Image:
+    """The picture at 1/k of its size (k the smallest whole number that fits `max_width`), by nearest
+    neighbour: a grid drawn at scale 4 becomes the same grid at scale 2, exactly."""
+    k = -(-image.width // max_width)
+    return image if k <= 1 else image.resize((image.width // k, image.height // k), Image.NEAREST)
+
+
 def side_by_side(*images: Image.Image, gap: int = 8) -> Image.Image:
     """Images in a row on a white background (greyscale if they all are)."""
     w = sum(i.width for i in images) + gap * (len(images) - 1)

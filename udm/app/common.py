@@ -22,6 +22,7 @@ from PIL import Image
 from .. import viz
 
 MAX_FRAMES = 100  # frames kept per run for the scrub slider and the GIF
+GIF_WIDTH = 520  # an animation frame's pictures at most this wide (halved by nearest neighbour): a few MB
 STREAM_EVERY = 0.25  # seconds between streamed frames
 _GIF_DIR = Path(tempfile.gettempdir()) / "udm-gifs"  # created on first use, not at import
 _last_sweep = 0.0  # when _forget_old_files last looked through _GIF_DIR
@@ -177,9 +178,8 @@ class Trajectory:
         frames = []
         for k in range(len(self.frames)):
             label, *pictures = self.picture(k)
-            frames.append(
-                viz.titled(viz.side_by_side(*pictures), f"{label}   (left to right: {self.columns})", below=True)
-            )
+            both = viz.shrink(viz.side_by_side(*pictures), GIF_WIDTH)
+            frames.append(viz.titled(both, f"{label}   (left to right: {self.columns})", below=True))
         return write_gif(frames)
 
 

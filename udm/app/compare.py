@@ -17,6 +17,7 @@ from .. import compare, data, text, viz
 from .. import pipeline as hp
 from .. import process as udm_process
 from .common import (
+    GIF_WIDTH,
     SAMPLING,
     STREAM_EVERY,
     choice,
@@ -150,13 +151,17 @@ class Lockstep:
             out.append(_frame(self.picture, r.frames[i]))
         return out
 
-    def titled(self, p: int) -> viz.Image.Image:
-        """Frame p of every run in one picture, each titled with its sampler and t."""
+    def titled(self, p: int, width: int | None = None) -> viz.Image.Image:
+        """Frame p of every run in one picture, each titled with its sampler and t (each run's pictures at
+        most `width` wide)."""
         pics = zip(self.frame(p), self.results, self.ts(p))
-        return viz.side_by_side(*(viz.titled(f, f"{r.entry.name}: t = {t}", below=True) for f, r, t in pics))
+        shrink = (lambda f: viz.shrink(f, width)) if width else (lambda f: f)  # noqa: E731
+        return viz.side_by_side(*(viz.titled(shrink(f), f"{r.entry.name}: t = {t}", below=True) for f, r, t in pics))
 
     def gif(self) -> str:
-        return write_gif([self.titled(p) for p in range(self.length)])
+        """The animation: every other frame (and the last), digits at full size: a few MB at the defaults."""
+        kept = sorted({*range(0, self.length, 2), self.length - 1})
+        return write_gif([self.titled(p, GIF_WIDTH) for p in kept])
 
     def ts(self, p: int) -> list[int]:
         """Each run's t at frame p."""

@@ -68,8 +68,9 @@ $$x_{t-1} = F_{t-1}(\hat x_0) + \sigma\hat\varepsilon \;\;\xrightarrow{\;\sigma 
 The last step returns $\hat x_0$ (data is clean). "Fresh noise" mixes $\sqrt{1-f^2}\,\hat\varepsilon + f\varepsilon'$.""",
     ),
     "edit": (
-        "Words made by fixing random typos one at a time. **Press Run**: both rules start from the same random "
-        "letters; each row shows x_t, the model's guess x̂₀ and the next state, changes highlighted. "
+        "Words made by fixing random typos one at a time. **Press Run both rules**: the naive rule and the one "
+        "you pick (the post's improved, or the surest edits first) start from the same random letters; each "
+        "row shows xₜ, the model's guess x̂₀ and the next state, changes highlighted. "
         "✓ a real word, ★ a real word the model never saw.",
         r"""**Forward**: $t$ of the $l$ positions get a random token. v1 allows the same token back; v2 always a
 *different* one, so $x_t$ differs from $x_0$ in exactly $t$ positions.
@@ -83,8 +84,9 @@ the exact posterior of the word list.
 one edit per step.""",
     ),
     "mask": (
-        "Words revealed letter by letter from blanks. **Press Run**: both rules start from all-blank words; "
-        "each row shows xₜ, the model's guess x̂₀ and the next state. Try a pattern such as c?a?e. "
+        "Words revealed letter by letter from blanks. **Press Run both rules**: the naive rule and the one you "
+        "pick (the post's improved, or a reveal order from elsewhere) start from all-blank words; each row "
+        "shows xₜ, the model's guess x̂₀ and the next state. Try a pattern such as c?a?e. "
         "✓ a real word, ★ a real word the model never saw.",
         r"""**Forward**: $t$ of the $l$ positions are hidden behind [MASK].
 
@@ -95,7 +97,12 @@ $q(x_0 \mid x_t)$; or the exact posterior of the word list.
 (what was settled can be forgotten).
 
 **Improved**: keep what is visible and reveal $k$ hidden positions with $\hat x_0$'s letters
-($k = 1$ is the post's merged step, almost Gibbs sampling).""",
+($k = 1$ is the post's merged step, almost Gibbs sampling), chosen at random.
+
+From elsewhere, the same two moves with another choice of positions: **confidence** reveals those whose
+drawn letter is most probable (MaskGIT), **margin** those with the largest gap between the two likeliest
+letters (Kim et al. 2025), **remask** hides a settled letter again with probability 0.1 and reveals one
+more (ReMDM). Only the random order samples $q$ exactly; the others buy valid words with it.""",
     ),
     "encoding": (
         "Gaussian diffusion in the space of a *learned* code: an encoder F maps digits or words to a latent, "
