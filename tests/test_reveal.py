@@ -94,7 +94,7 @@ WORDS = _words("ab", "ac", "db", "dc")
 PRIOR = torch.tensor([0.45, 0.05, 0.2, 0.3])  # position 2 is b with 0.65: confidence reveals it first when drawn
 
 
-def _freqs(rule: str, n: int = 20_000) -> torch.Tensor:
+def _freqs(rule: str, n: int = 8_000) -> torch.Tensor:
     post = discrete.ExactPosterior(WORDS, PRIOR, "mask", mask=V)
     final = core.last(discrete.plan(post, discrete.MaskReverse(rule, V), torch.full((n, 2), V), 2, G(7)).steps()).x_s
     index = {tuple(w.tolist()): i for i, w in enumerate(WORDS)}
@@ -104,12 +104,12 @@ def _freqs(rule: str, n: int = 20_000) -> torch.Tensor:
 
 @pytest.mark.parametrize("rule", ["improved", "remask"])
 def test_random_order_rules_are_exact_samplers_of_the_weighted_list(rule):
-    torch.testing.assert_close(_freqs(rule), PRIOR, atol=0.012, rtol=0)  # 3.5 standard errors at 20,000
+    torch.testing.assert_close(_freqs(rule), PRIOR, atol=0.02, rtol=0)  # 3.6 standard errors at 8,000
 
 
 def test_confidence_makes_only_words_but_not_with_their_frequencies():
     f = _freqs("confidence")  # only list words (else _freqs fails); "ac" 0.005 instead of 0.05
-    assert abs(f[1] - 0.005) < 0.004 and f[0] > 0.48
+    assert abs(f[1] - 0.005) < 0.005 and f[0] > 0.475
 
 
 def test_margin_makes_only_words_of_the_list():
