@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
-from functools import cache
+from dataclasses import asdict, dataclass
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 import torch
 
 from . import cold, core, data, discrete, text
 from .device import randn
+from .process import check_choice
 from .schedule import SCHEDULES, Schedule, make
 
 Kind = Literal["points", "images", "words"]
@@ -58,7 +59,8 @@ BLOCKS: dict[str, Block] = {
 }
 TOKEN_BLOCKS = ("mask", "edit")
 GAUSSIAN_RULES: tuple[str, ...] = ("ddpm", "ddim", "analytic-ddpm")
-RULES_SOURCE = {
+RULES_SOURCE = {  # where each rule comes from (the reveal rules for words: udm.discrete)
+    **discrete.RULE_SOURCES,
     "naive": "the post: xₛ = Fₛ(x̂₀, fresh ε)",
     "improved": "the post: xₛ = Fₛ(x̂₀, ε̂), with ε̂ read back from xₜ",
     "ddpm": "Ho et al. 2020 (the post's general step, η = 1)",
@@ -73,11 +75,6 @@ MAX_WORD_LENGTH = 12
 MAX_ALPHABET = 100
 MIN_POINTS, MAX_POINTS = 20, 5000
 MAX_COORD = 1e6
-
-
-def check_choice(value, name: str, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(map(str, valid))}")
 
 
 def kind_of(name: str) -> Kind:
@@ -99,12 +96,10 @@ class Spec:
     sigma: float = 0.0  # Gaussian noise σ on top of deterministic blocks (no noise block)
     words: tuple[str, ...] = ()  # data "words": the list (equal lengths)
     points: tuple[tuple[float, float], ...] = ()  # data "drawing": the points
-    kind: str = field(init=False)
 
     def __post_init__(self) -> None:
         check_choice(self.data, "data", LAB_DATA)
         object.__setattr__(self, "forward", tuple(self.forward))
-        object.__setattr__(self, "kind", kind_of(self.data))
         if not self.forward:
             raise ValueError(f"choose at least one block; valid: {', '.join(BLOCKS)}")
         for b in self.forward:
@@ -131,6 +126,10 @@ class Spec:
             raise ValueError("points need the noise block")
         self._check_T()
         self._check_data()
+
+    @property
+    def kind(self) -> Kind:
+        return kind_of(self.data)
 
     @property
     def gaussian(self) -> bool:
@@ -183,7 +182,6 @@ class Spec:
     # ---------------------------------------------------------------- as JSON
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.pop("kind")
         d["forward"] = list(self.forward)
         d["words"], d["points"] = list(self.words), [list(p) for p in self.points]
         return {k: v for k, v in d.items() if v not in ((), [], None) or k == "forward"}
@@ -304,8 +302,10 @@ def vocab(spec: Spec) -> text.Vocab:
     return text.vocab("en5") if spec.data == "en5" else _vocab(spec.words)
 
 
+@lru_cache(maxsize=8)  # the strip redraws on every change of the blocks; the data stays the same
 def training_data(spec: Spec, n_points: int = 20_000) -> torch.Tensor:
-    """x_0 examples in model space: points (N, 2), images (N, 1, H, W) in [-1, 1], or tokens (N, l)."""
+    """x_0 examples in model space: points (N, 2), images (N, 1, H, W) in [-1, 1], or tokens (N, l).
+    (Cached: callers must not change it in place.)"""
     if spec.data in POINT_SETS:
         return data.points(spec.data, n_points, seed=0)
     if spec.data == "drawing":

@@ -218,7 +218,6 @@ class Trained:
     config: dict[str, Any]  # the network's description (nets.build)
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
-    _x0: torch.Tensor | None = field(default=None, repr=False)  # where x_T is drawn from (cached)
     _posteriors: dict[str, Any] = field(default_factory=dict, repr=False)  # one per variant, so runs batch
 
     def posterior(self, sampler: str):
@@ -232,9 +231,7 @@ class Trained:
         device = next(self.net.parameters()).device
         g = make_generator(seed, device)
         post = self.posterior(sampler)
-        if self._x0 is None:
-            self._x0 = lab.training_data(self.spec)
-        return lab.plan(self.spec, post, sampler, n, g, steps=steps, stats=self.stats or None, x0=self._x0)
+        return lab.plan(self.spec, post, sampler, n, g, steps=steps, stats=self.stats or None)
 
     def sample(self, sampler: str = "improved", n: int = 16, seed: int = 0, steps: int | None = None):
         """n final samples in data space (points, images in [0, 1], or strings)."""

@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from .. import compare, discrete, lab, text, viz
+from .. import compare, lab, text, viz
 from .. import lab_pipeline as lp
 from .common import (
     SAMPLING,
@@ -103,7 +103,7 @@ def _picture(spec: lab.Spec, x) -> viz.Image.Image:
 def describe(spec: lab.Spec) -> str:
     why = lab.not_offered(spec)
     lines = [f"**{spec.name}**, T = {spec.steps_T}. Reverse rules that follow from F:"]
-    lines += [f"- **{r}**: {lab.RULES_SOURCE.get(r) or discrete.RULE_SOURCES[r]}" for r in lab.rules(spec)]
+    lines += [f"- **{r}**: {lab.RULES_SOURCE[r]}" for r in lab.rules(spec)]
     if "ddim" in lab.rules(spec):
         lines.append("- (with noise alone the improved rule *is* DDIM: the run below shows it once)")
     if why:
