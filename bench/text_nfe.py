@@ -1,7 +1,8 @@
 """Valid words against network evaluations, for every text rule on the shipped en5 BERTs: udm's (the
 post's naive and improved, and the reveal rules confidence / margin / remask, k positions per step) and
 diffusers' (AmusedScheduler on the mask BERT, DiscreteDDIMScheduler with and without its leave-one-out
-corrector on the edit BERT), 2,000 words each, seed 0.
+corrector on the edit BERT), 2,000 words each, seed 0. Writes each model's rows to its checkpoint folder
+(`nfe.json`), which the Compare tab draws.
 
     python -m bench.text_nfe [--n 2000]
 """
@@ -9,8 +10,9 @@ corrector on the edit BERT), 2,000 words each, seed 0.
 from __future__ import annotations
 
 import argparse
+import json
 
-from udm import compare, judge, process, text
+from udm import compare, judge, pipeline, process, text
 from udm import text_pipeline as tp
 
 STEPS = (1, 2, 3, 5)  # k for udm's mask rules (network evaluations ⌈5 / k⌉), K for the schedulers
@@ -46,6 +48,15 @@ def main() -> None:
     print("| model | rule | network evaluations | valid | novel-valid |\n| --- | --- | --- | --- | --- |")
     for name, rule, nfe, valid, novel in sorted(table, key=lambda r: (r[0], r[1], r[2])):
         print(f"| {name} | {rule} | {nfe} | {valid:.3f} | {novel:.3f} |")
+    for name in ("mask", "edit"):
+        keys = ("rule", "evaluations", "valid", "novel_valid")
+        out = {
+            "note": f"{args.n} words per row, seed 0; valid: in the full en5 list. Measured by `python -m bench.text_nfe`.",
+            "rows": [
+                dict(zip(keys, (rule, nfe, round(v, 3), round(nv, 3)))) for m, rule, nfe, v, nv in table if m == name
+            ],
+        }
+        (pipeline.checkpoint_root() / f"{name}-en5" / "nfe.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -140,3 +140,10 @@ def test_unused_steps_of_a_text_sampler_are_not_held_against_it(client):
     assert len(out[9]["data"]) == 1
     with pytest.raises(AppError, match="between 1 and 100"):
         client.predict("mask", "en5", "diffusers-amused", 500, 0.0, *slots()[3:], 0, 4, api_name="/compare_run")
+
+
+def test_measured_frontier_says_when_it_was_not_measured(client):
+    chart, table, note = client.predict("digits (hot diffusion, MNIST)", api_name="/compare_frontier")
+    assert chart is None and "python -m bench.pareto" in note
+    with pytest.raises(AppError, match="unknown view"):
+        client.predict("cats", api_name="/compare_frontier")

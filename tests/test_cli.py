@@ -87,6 +87,8 @@ def test_train_through_accelerate_writes_a_checkpoint(tmp_path):
         (["sample", "--sampler", "euler", "--out", "x.npz"], "ddpm, ddim"),
         (["sample", "--process", "lukewarm", "--out", "x.npz"], "valid: hot"),
         (["train", "--data", "cifar"], "mnist28"),
+        (["sample", "--data", "moons", "--spacing", "cubic", "--out", "x.npz"], "even, quadratic, log-snr"),
+        (["sample", "--sampler", "diffusers-heun", "--spacing", "even", "--out", "x.npz"], "place their own"),
     ],
 )
 def test_unknown_names_exit_2_with_one_line(args, valid):
@@ -101,6 +103,7 @@ def test_unknown_names_exit_2_with_one_line(args, valid):
     [
         (["--process", "hot", "--data", "moons", "--sampler", "diffusers-unipc", "--steps", "4"], (4, 5, 2)),
         (["--process", "hot", "--data", "moons", "--sampler", "diffusers-dpm-solver++-sde", "--steps", "3"], (3, 5, 2)),
+        (["--process", "hot", "--data", "moons", "--sampler", "diffusers-heun", "--steps", "3"], (3, 5, 2)),
         (["--process", "mask", "--sampler", "diffusers-amused", "--steps", "5"], (5, 5)),
     ],
 )

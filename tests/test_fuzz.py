@@ -126,6 +126,7 @@ ENDPOINTS = {
     ],
     "/compare_run": [arg("hot", "mask", "edit", "encoding"), arg("moons", "en5", "mnist28"), *SLOT * 4, SEED, SMALL],
     "/compare_scrub": [SMALL],
+    "/compare_frontier": [arg("digits (hot diffusion, MNIST)", "words (mask and edit, en5)")],
     "/lab_train": [
         arg("gaussians8", "digits8", "words", "drawing", "en5"),
         arg(["noise"], ["blur", "noise"], ["mask"], ["edit"], ["noise", "blur"], ["smudge"], []),

@@ -327,8 +327,10 @@ def test_naive_edit_step_recorrupts_s_positions_of_x0_hat_with_any_token():
     changed = x_s != x0_hat
     shift = ((x_s - x0_hat) % V)[changed]
     torch.testing.assert_close(
-        torch.bincount(shift, minlength=V)[1:].double() / changed.sum(), torch.full((V - 1,), 1 / (V - 1)).double(),
-        atol=0.02, rtol=0,
+        torch.bincount(shift, minlength=V)[1:].double() / changed.sum(),
+        torch.full((V - 1,), 1 / (V - 1)).double(),
+        atol=0.02,
+        rtol=0,
     )
 
 

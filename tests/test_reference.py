@@ -125,3 +125,74 @@ def test_multistep_schedulers_as_udm_records_equal_diffusers_own_loop(name, K):
     assert len(records) == K and records[0].t == 1000 and records[-1].s == 0
     assert all(b.x_t is a.x_s for a, b in zip(records, records[1:]))
     torch.testing.assert_close(records[-1].x_s, x, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("K", [1, 4, 10])
+def test_heun_as_udm_records_equals_diffusers_own_loop(K):
+    """Heun walks x / ᾱ_t and calls the network on x / sqrt(σ² + 1) (its `scale_model_input`): started at
+    the same point (udm's x_T · sqrt(σ_T² + 1)), udm's records end where diffusers' own loop ends, one
+    record per full step, 2K − 1 network calls."""
+    from types import SimpleNamespace
+
+    import diffusers
+
+    from udm import reference
+
+    sch = schedule.linear()
+    calls = []
+
+    def net(x, t):
+        calls.append(int(t[0]))
+        return torch.tanh(x) * 0.5 + 0.2 * torch.cos(t.float() / 300)[:, None]
+
+    model = SimpleNamespace(schedule=sch, posterior=hot.EpsPosterior(net, sch))
+    x_T = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    records = list(reference.diffusers_steps(model, "diffusers-heun", x_T, K, torch.Generator().manual_seed(3)))
+    assert len(calls) == reference.evaluations("diffusers-heun", K) == 2 * K - 1
+    theirs = diffusers.HeunDiscreteScheduler(
+        num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02, timestep_spacing="trailing"
+    )
+    theirs.set_timesteps(K)
+    x = x_T * (theirs.sigmas[0] ** 2 + 1) ** 0.5
+    for td in theirs.timesteps:
+        x = theirs.step(net(theirs.scale_model_input(x, td), torch.full((32,), int(td) + 1)), td, x).prev_sample
+    assert len(records) == K and records[0].t == 1000 and records[-1].s == 0
+    assert [r.s for r in records[:-1]] == [r.t for r in records[1:]]
+    assert all(torch.equal(b.x_t, a.x_s) for a, b in zip(records, records[1:]))
+    torch.testing.assert_close(records[-1].x_s, x, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(records[0].x_t, x_T)  # records speak udm's scale
+
+
+@pytest.mark.parametrize("spacing", schedule.SPACINGS)
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+@pytest.mark.parametrize("K", [1, 2, 5, 10, 50, 999, 1000])
+def test_every_spacing_gives_k_distinct_steps_ending_at_T(spacing, name, K):
+    ts = schedule.spaced(schedule.make(name), K, spacing)
+    assert len(ts) == K and ts[-1] == 1000 and ts[0] >= 1 and all(a < b for a, b in zip(ts, ts[1:]))
+    if K > 2:
+        assert ts[0] == 1  # the last step is 1 → 0
+
+
+def test_spacings_put_their_steps_where_they_say():
+    lin = schedule.linear()
+    assert schedule.spaced(lin, 10, "even") == schedule.respace(1000, 10)
+    assert schedule.spaced(lin, 10, "quadratic") == [1, 13, 50, 112, 198, 309, 445, 605, 790, 1000]
+    lam = (2 * (lin.abar.log() - lin.bbar.log()))[1:]
+    gaps = lam[[t - 1 for t in schedule.spaced(lin, 10, "log-snr")]].diff()
+    assert gaps.std() / gaps.abs().mean() < 0.05  # even steps in log-SNR, up to rounding to the grid
+    with pytest.raises(ValueError, match="valid: even, quadratic, log-snr"):
+        schedule.spaced(lin, 10, "cubic")
+
+
+def test_a_hot_run_takes_the_spacing_it_is_asked_for():
+    from udm import process
+    from udm.hot_pipeline import HotRequest
+
+    p = process.get("hot")
+    for spacing in schedule.SPACINGS:
+        ts = [r.t for r in p.steps(HotRequest(data="moons", sampler="ddim", steps=6, n=4, spacing=spacing))]
+        assert ts == schedule.spaced(schedule.linear(), 6, spacing)[::-1]
+    with pytest.raises(ValueError, match="spacing"):
+        HotRequest(data="moons", spacing="cubic")
+    heun = p.choice("moons", "diffusers-heun")
+    assert p.evaluations(heun, "moons", 5) == 9 and p.total_steps(heun, "moons", 5) == 5

@@ -1,6 +1,10 @@
 """Checkpoints on disk: a folder with `model.safetensors`, `config.json`, optional `stats.safetensors`
 (per-model statistics such as Analytic-DPM's E‖ε_θ‖²/d) and a model card `README.md`.
 
+A hot image model is saved as diffusers' `DDPMPipeline` instead of `model.safetensors` (`model_index.json`,
+`unet/`, `scheduler/`), so `DDPMPipeline.from_pretrained(folder)` opens and samples it; udm's
+`config.json`, statistics and card sit beside them.
+
 Weights are read only with safetensors: nothing here unpickles.
 """
 
@@ -23,10 +27,40 @@ def path(name: str) -> Path:
     return ROOT / name
 
 
+PIPELINE_WEIGHTS = Path("unet") / "diffusion_pytorch_model.safetensors"
+
+
 def save(folder: Path, model: nn.Module, config: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(model, nets.UNet) and config.get("process") == "hot":
+        save_pipeline(folder, model, config)
+        return
     save_model(model, str(folder / "model.safetensors"))  # drops the copies of tied weights
     save_config(folder, config)
+
+
+def save_pipeline(folder: Path, model: nets.UNet, config: dict[str, Any]) -> None:
+    """A hot image model as diffusers' DDPMPipeline (its UNet with the time embedding as a table, see
+    `nets.with_time_table`; a DDPMScheduler on the model's own β_t), and udm's config.json beside it."""
+    from diffusers import DDPMPipeline, DDPMScheduler
+    from diffusers.utils import logging
+
+    from .schedule import make
+
+    T = config["T"]
+    table = nets.with_time_table(model, T)
+    scheduler = DDPMScheduler(
+        num_train_timesteps=T,
+        trained_betas=make(config["schedule"], T).betas.float().numpy(),
+        variance_type="fixed_small",
+        clip_sample=True,  # the data lie in [-1, 1]
+        timestep_spacing="trailing",
+    )
+    logging.disable_progress_bar()
+    DDPMPipeline(unet=table.unet, scheduler=scheduler).save_pretrained(folder, safe_serialization=True)
+    (folder / "model.safetensors").unlink(missing_ok=True)
+    net = {k: v for k, v in config["net"].items() if k != "t_scale"}
+    save_config(folder, {**config, "net": {**net, "time_embedding_type": "learned", "num_train_timesteps": T}})
 
 
 def save_config(folder: Path, config: dict[str, Any]) -> None:
@@ -48,7 +82,10 @@ def load(folder: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, d
     """(network in eval mode on `device`, config, stats) of a checkpoint folder."""
     config = load_config(folder)
     model = nets.build(**config["net"])
-    load_model(model, str(folder / "model.safetensors"))
+    if (folder / PIPELINE_WEIGHTS).is_file():
+        model.unet.load_state_dict(load_file(str(folder / PIPELINE_WEIGHTS)))
+    else:
+        load_model(model, str(folder / "model.safetensors"))
     stats_file = folder / "stats.safetensors"
     stats = load_file(str(stats_file)) if stats_file.is_file() else {}
     return model.to(device).eval(), config, stats
@@ -81,7 +118,14 @@ def write_card(folder: Path) -> None:
             f"network `{cfg['net']['kind']}` with {tr.get('parameters', '?'):,} parameters; EMA weights."
         )
         rebuild = f"python -m udm train --data {cfg['data']}"
-        extra = [
+        extra = []
+        if (folder / PIPELINE_WEIGHTS).is_file():
+            extra.append(
+                "- `model_index.json`, `unet/`, `scheduler/`: the model as diffusers' DDPMPipeline "
+                "(`DDPMPipeline.from_pretrained(folder)` samples it; the UNet's time embedding is a table whose "
+                "row td holds udm's t = td + 1, so diffusers computes what udm does)."
+            )
+        extra += [
             "- `stats.safetensors`: Analytic-DPM's Monte-Carlo E‖ε_θ(x_t, t)‖²/d for t = 0..T "
             f"({tr.get('stats_grid')} timesteps × {tr.get('stats_per_t')} draws, interpolated) and Var[x_0]."
         ]

@@ -55,7 +55,7 @@ def _judge(args: argparse.Namespace) -> int:
 # `sample` options that are request fields (each process takes those its request has)
 REQUEST_OPTIONS = (
     "data", "sampler", "steps", "eta", "model", "degradation", "sigma", "start_noise", "fresh", "restore_from",
-    "k", "pattern", "temperature", "n", "seed",
+    "k", "pattern", "temperature", "n", "seed", "spacing",
 )  # fmt: skip
 
 
@@ -197,6 +197,8 @@ def _records(p: process.Process, args: argparse.Namespace):
     eta = args.eta if ref.eta else None
     if args.eta is not None and not ref.eta:
         raise ValueError(f"--eta does not apply to {ref.label}")
+    if getattr(args, "spacing", None) is not None:
+        raise ValueError(f"--spacing does not apply to {ref.label}: diffusers' schedulers place their own steps")
     return req, p.reference_steps(ref, name, req.n, req.seed, steps, eta, device_name(None))
 
 
@@ -318,6 +320,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--sampler", help="; ".join(f"{p.name}: {', '.join(_own_samplers(p))}" for p in every))
     s.add_argument("--steps", type=int, help="hot, encoding: number of steps K ≤ T (default 50)")
     s.add_argument("--eta", type=float, help="hot, encoding: DDIM's η in [0, 1]")
+    s.add_argument("--spacing", help="hot: where the K steps lie: even (default), quadratic or log-snr")
     s.add_argument("--model", help="trained (default), or exact (gaussians8's ε*; the training list's q(x_0|x_t))")
     s.add_argument("--degradation", help="cold: blur (default), mask, pixelate, fade")
     s.add_argument("--sigma", type=float, help="cold: forward noise σ (one the restorer was trained at; default 0)")

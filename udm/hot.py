@@ -13,7 +13,7 @@ import torch
 
 from . import core
 from .device import randn
-from .schedule import Schedule, respace
+from .schedule import Schedule, spaced
 
 SamplerName = Literal["ddpm", "ddim", "analytic-ddpm", "analytic-ddim"]
 SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "analytic-ddpm", "analytic-ddim")
@@ -153,11 +153,17 @@ def make_reverse(
 
 
 def plan(
-    posterior: EpsPosterior, reverse: HotReverse, shape: Sequence[int], steps: int, generator: torch.Generator
+    posterior: EpsPosterior,
+    reverse: HotReverse,
+    shape: Sequence[int],
+    steps: int,
+    generator: torch.Generator,
+    spacing: str = "even",
 ) -> core.Plan:
-    """A run from x_T ~ N(0, I) of `shape` (B, …) through `steps` respaced timesteps."""
+    """A run from x_T ~ N(0, I) of `shape` (B, …) through `steps` timesteps placed by `spacing`
+    (`schedule.spaced`)."""
     x_T = randn(shape, generator)
-    return core.Plan(posterior, reverse, x_T, tuple(respace(reverse.schedule.T, steps)), generator)
+    return core.Plan(posterior, reverse, x_T, tuple(spaced(reverse.schedule, steps, spacing)), generator)
 
 
 # ---------------------------------------------------------------- Analytic-DPM statistics

@@ -13,7 +13,7 @@ from . import checkpoint, core, data, hot, oracle, reference
 from .device import make_generator, randn
 from .pipeline import MAX_SAMPLES, Models, checkpoint_root, device_name, to_data
 from .process import Choice, Process, check_choice, check_range, check_seed, check_steps, config_with, register
-from .schedule import Schedule, make
+from .schedule import SPACINGS, Schedule, Spacing, make
 
 ModelName = Literal["trained", "exact"]
 MODELS: tuple[str, ...] = ("trained", "exact")
@@ -30,10 +30,12 @@ class HotRequest:
     seed: int = 0
     eta: float | None = None  # None: the sampler's own (ddpm 1, ddim 0)
     model: ModelName = "trained"
+    spacing: Spacing = "even"  # where the K timesteps lie (udm's samplers; diffusers' use "trailing")
 
     def __post_init__(self) -> None:
         data.check_name(self.data)
         hot.sampler_eta(self.sampler, self.eta)
+        check_choice(self.spacing, "spacing", SPACINGS)
         check_choice(self.model, "model", MODELS)
         if self.model == "exact" and self.data != "gaussians8":
             raise ValueError("the exact model exists only for gaussians8 (a true Gaussian mixture)")
@@ -90,7 +92,7 @@ def hot_plan(req: HotRequest, device: str | None = None) -> core.Plan:
     check_steps(req.steps, m.schedule.T)
     reverse = hot.make_reverse(req.sampler, m.schedule, eta=req.eta, stats=m.stats)
     g = make_generator(req.seed, device_name(device))
-    return hot.plan(m.posterior, reverse, (req.n, *data.shape(req.data)), req.steps, g)
+    return hot.plan(m.posterior, reverse, (req.n, *data.shape(req.data)), req.steps, g, req.spacing)
 
 
 def forward_strip(name: str, schedule: Schedule, n_frames: int = 8, seed: int = 0) -> tuple[list[int], torch.Tensor]:
@@ -124,6 +126,9 @@ class HotProcess(Process):
         gen = make_generator(seed, device)
         x_T = randn((n, *data.shape(data_name)), gen)  # as hot_plan draws it
         return reference.diffusers_steps(model, choice.sampler, x_T, steps, gen, eta or 0.0)
+
+    def evaluations(self, choice: Choice, data_name: str, steps: int | None) -> int:
+        return reference.evaluations(choice.sampler, super().evaluations(choice, data_name, steps))
 
     def train_config(self, data_name: str, small: bool = False, **overrides):
         from .train import default_config

@@ -45,8 +45,13 @@ def net_config(spec: lab.Spec, small: bool = False) -> dict[str, Any]:
     if spec.kind == "images":
         size = lab.example_shape(spec)[-1]
         unet = nets.unet_config(size, small=small)
-        if size <= 14 and not small:  # no attention on small images: 1.5 × the steps in a budget, better digits
-            unet.update(down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2)
+        if size <= 14 and not small:  # a budget of minutes is short of steps, not of capacity (bench.lab):
+            # no attention (1.5 × the steps) and 16-32 channels (1.8 × more) read better digits at 3 min
+            unet.update(
+                block_out_channels=(16, 32),
+                down_block_types=("DownBlock2D",) * 2,
+                up_block_types=("UpBlock2D",) * 2,
+            )
         return {"kind": "unet", "t_scale": max(1, 1000 // spec.steps_T), **unet}
     v = lab.vocab(spec)
     width = 128 if spec.data == "en5" else 64

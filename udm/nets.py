@@ -47,17 +47,44 @@ class TimeMLP(nn.Module):
 
 class UNet(nn.Module):
     """diffusers.UNet2DModel returning a plain tensor (its `.sample`). `t_scale` spreads t in 1..T over
-    1..1000 for a short T, so the sinusoidal time embedding sees the range it was made for."""
+    1..1000 for a short T, so the sinusoidal time embedding sees the range it was made for.
 
-    def __init__(self, t_scale: int = 1, **unet_kwargs: Any):
+    A UNet with `time_embedding_type="learned"` (how hot checkpoints are saved: `with_time_table`) holds
+    the embedding of t in its table row t − 1, and is called with t − 1: diffusers' timestep."""
+
+    def __init__(self, t_scale: int = 1, unet: Any = None, **unet_kwargs: Any):
         super().__init__()
         from diffusers import UNet2DModel
 
         self.t_scale = t_scale
-        self.unet = UNet2DModel(**unet_kwargs)
+        self.unet = unet if unet is not None else UNet2DModel(**unet_kwargs)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.unet.config.time_embedding_type == "learned":
+            return self.unet(x, t - 1).sample
         return self.unet(x, t * self.t_scale if self.t_scale != 1 else t).sample
+
+
+def with_time_table(model: UNet, T: int) -> UNet:
+    """The same network with its sinusoidal time embedding written out as a table of T rows (diffusers'
+    `time_embedding_type="learned"`), row td holding the embedding of udm's t = td + 1. diffusers'
+    pipelines, which call the UNet with their timestep td = t − 1, then compute exactly what udm does."""
+    from diffusers import UNet2DModel
+
+    unet = model.unet
+    if unet.config.time_embedding_type == "learned":
+        return model
+    if unet.config.time_embedding_type != "positional":
+        raise ValueError(f"cannot tabulate a {unet.config.time_embedding_type!r} time embedding")
+    config = {k: v for k, v in unet.config.items() if not k.startswith("_")}
+    table = UNet2DModel(**{**config, "time_embedding_type": "learned", "num_train_timesteps": T})
+    table = table.to(next(unet.parameters()).device)
+    state = dict(unet.state_dict())
+    with torch.no_grad():
+        t = torch.arange(1, T + 1, device=next(unet.parameters()).device) * model.t_scale
+        state["time_proj.weight"] = unet.time_proj(t).to(table.time_proj.weight.dtype)
+    table.load_state_dict(state)
+    return UNet(unet=table).train(model.training)
 
 
 class Restorer(nn.Module):

@@ -23,7 +23,9 @@ HOT: tuple[str, ...] = (
     "diffusers-dpm-solver++-sde",
     "diffusers-unipc",
     "diffusers-deis",
+    "diffusers-heun",
 )
+SECOND_ORDER: tuple[str, ...] = ("diffusers-heun",)  # two network evaluations per step but the last
 MASK = "diffusers-amused"
 EDIT: tuple[str, ...] = ("diffusers-discrete-ddim", "diffusers-discrete-ddim+loo")
 
@@ -36,11 +38,13 @@ def diffusers_scheduler(name: str, schedule: Schedule, steps: int):
             DDPMScheduler,
             DEISMultistepScheduler,
             DPMSolverMultistepScheduler,
+            HeunDiscreteScheduler,
             UniPCMultistepScheduler,
         )
 
-    betas = (1 - (schedule.abar[1:] / schedule.abar[:-1]) ** 2).float().numpy()
-    common = dict(num_train_timesteps=schedule.T, trained_betas=betas, timestep_spacing="trailing")
+    common = dict(
+        num_train_timesteps=schedule.T, trained_betas=schedule.betas.float().numpy(), timestep_spacing="trailing"
+    )
     if name == "diffusers-ddpm":
         sched = DDPMScheduler(**common, clip_sample=False, variance_type="fixed_small")
     elif name == "diffusers-ddim":
@@ -55,6 +59,8 @@ def diffusers_scheduler(name: str, schedule: Schedule, steps: int):
         sched = UniPCMultistepScheduler(**common, solver_order=3, solver_type="bh2")
     elif name == "diffusers-deis":
         sched = DEISMultistepScheduler(**common, solver_order=3)
+    elif name == "diffusers-heun":  # Karras et al.'s 2nd-order Heun on the model's own σ_t (no Karras σs)
+        sched = HeunDiscreteScheduler(**common)
     else:
         raise ValueError(f"unknown diffusers scheduler {name!r}; valid: {', '.join(HOT)}")
     sched.set_timesteps(steps)
@@ -64,6 +70,9 @@ def diffusers_scheduler(name: str, schedule: Schedule, steps: int):
 def diffusers_steps(model, name: str, x_T: torch.Tensor, steps: int, generator: torch.Generator, eta: float = 0.0):
     """A diffusers scheduler's loop over a hot model (`.schedule`, `.posterior.eps(x, t)`) as udm step
     records (x̂_0 from ε as in udm)."""
+    if name in SECOND_ORDER:
+        yield from heun_steps(model, x_T, steps)
+        return
     sched = diffusers_scheduler(name, model.schedule, steps)
     ts = [int(t) for t in sched.timesteps]
     noisy = "generator" in inspect.signature(sched.step).parameters  # (UniPC and DEIS draw no noise)
@@ -84,6 +93,37 @@ def diffusers_steps(model, name: str, x_T: torch.Tensor, steps: int, generator: 
             s = ts[i + 1] + 1 if i + 1 < len(ts) else 0
         yield core.Step(index=i, t=t, s=s, x_t=x, x0_hat=x0_hat, x_s=x_s)
         x = x_s
+
+
+def evaluations(name: str, steps: int) -> int:
+    """Network evaluations of a run of `steps` steps."""
+    return 2 * steps - 1 if name in SECOND_ORDER else steps
+
+
+def heun_steps(model, x_T: torch.Tensor, steps: int) -> Iterator[core.Step]:
+    """diffusers' HeunDiscreteScheduler as udm step records, one per full step t → s. It walks
+    x / ᾱ_t (variance exploding, σ_t = β̄_t / ᾱ_t) and evaluates the network twice per step (at t, then at s
+    on the Euler guess) except the last, an Euler step to σ = 0. Records are in udm's scale x_t; x̂_0 is
+    the guess at x_t."""
+    sched = diffusers_scheduler("diffusers-heun", model.schedule, steps)
+    tds, sigmas = [float(t) for t in sched.timesteps], sched.sigmas  # calls: τ_0, τ_1, τ_1, …; σ then 0
+    if any(td != int(td) for td in tds):
+        raise ValueError("Heun's timesteps must lie on the training grid")
+
+    def vp(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return x / (sigma**2 + 1) ** 0.5
+
+    x, record = x_T * (sigmas[0] ** 2 + 1) ** 0.5, {}
+    for i, td in enumerate(tds):
+        t = int(td) + 1
+        first = sched.state_in_first_order
+        with torch.no_grad():
+            out = sched.step(model.posterior.eps(vp(x, sigmas[i]), t), td, x)
+        if first:
+            record = dict(index=i // 2, t=t, x_t=vp(x, sigmas[i]), x0_hat=out.pred_original_sample)
+        if not first or i == len(tds) - 1:  # a full step done; the call after the last lands on σ = 0
+            yield core.Step(s=t if not first else 0, x_s=vp(out.prev_sample, sigmas[i + 1]), **record)
+        x = out.prev_sample
 
 
 def amused_steps(

@@ -15,6 +15,8 @@ import torch
 
 ScheduleName = Literal["linear", "cosine"]
 SCHEDULES: tuple[str, ...] = ("linear", "cosine")
+Spacing = Literal["even", "quadratic", "log-snr"]
+SPACINGS: tuple[str, ...] = ("even", "quadratic", "log-snr")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class Schedule:
     @property
     def bbar(self) -> torch.Tensor:
         return (1.0 - self.abar**2).clamp_min(0.0).sqrt()
+
+    @property
+    def betas(self) -> torch.Tensor:
+        """β_t = 1 − ᾱ_t² / ᾱ_{t−1}² for t = 1..T (shape (T,)): diffusers' `trained_betas`."""
+        return 1.0 - (self.abar[1:] / self.abar[:-1]) ** 2
 
     def coefficients(self, t: int, s: int) -> tuple[float, float, float, float]:
         """(ᾱ_t, β̄_t, ᾱ_s, β̄_s) as floats for a step t → s (s < t)."""
@@ -81,3 +88,39 @@ def respace(T: int, K: int) -> list[int]:
     if K == 1:
         return [T]
     return [1 + int(v) for v in np.linspace(0, T - 1, K).round()]  # numpy's rounding, as diffusers
+
+
+def spaced(schedule: Schedule, K: int, spacing: str = "even") -> list[int]:
+    """K increasing timesteps ending at T, by `spacing`:
+
+    - "even": `respace`, the same gap everywhere;
+    - "quadratic": τ_k ∝ k² (Song et al.'s DDIM grid), more steps at low noise where detail is made;
+    - "log-snr": even in log(ᾱ_t² / β̄_t²), the steps ODE solvers such as DPM-Solver take.
+
+    Each starts at t = 1 (the last step is 1 → 0) and keeps the K timesteps distinct.
+    """
+    T = schedule.T
+    if spacing == "even" or K == 1:
+        if spacing not in SPACINGS:
+            raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
+        return respace(T, K)
+    if not 1 <= K <= T:
+        raise ValueError(f"steps must be between 1 and T={T}, got {K}")
+    u = np.linspace(0.0, 1.0, K)
+    if spacing == "quadratic":
+        ts = 1 + u**2 * (T - 1)
+    elif spacing == "log-snr":
+        lam = (2 * (schedule.abar.clamp_min(1e-30).log() - schedule.bbar.clamp_min(1e-30).log())).numpy()[
+            1:
+        ]  # t = 1..T, falling
+        target = lam[0] + u * (lam[-1] - lam[0])
+        ts = 1 + np.interp(-target, -lam, np.arange(T))  # λ_t falls with t
+    else:
+        raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
+    out = [int(v) for v in np.round(ts)]
+    for i in range(1, K):  # distinct, increasing
+        out[i] = max(out[i], out[i - 1] + 1)
+    out[-1] = T
+    for i in range(K - 2, -1, -1):  # and within 1..T
+        out[i] = min(out[i], out[i + 1] - 1)
+    return out

@@ -16,6 +16,7 @@ import torch
 from .. import compare, data, text, viz
 from .. import pipeline as hp
 from .. import process as udm_process
+from . import frontier
 from .common import (
     GIF_WIDTH,
     SAMPLING,
@@ -340,6 +341,7 @@ def build() -> gr.Blocks:
         sweep_table = gr.Dataframe(
             label="quality vs steps", headers=["sampler", "steps", "figures", "wall time (s)"], interactive=False
         )
+        frontier.build()
         play = session_state()
         go.click(
             on_gpu(run),
