@@ -30,6 +30,8 @@ def rows_for(process: str, name: str, n: int) -> list[list]:
     runs += [("trained", rule, 1) for rule in tp.rules(process)[2:]]  # the reveal rules from elsewhere
     if process == "mask":
         runs.append(("trained", "improved", length))  # every position in one step: parallel decoding
+    for model in tp.MODELS:  # load each posterior first, so that no row's time includes the loading
+        many(get(process), tp.TextRequest(process=process, data=name, model=model), 1)
     for model, sampler, k in runs:
         start = time.perf_counter()
         words = many(get(process), tp.TextRequest(process=process, data=name, sampler=sampler, model=model, k=k), n)

@@ -80,7 +80,7 @@ TEXT = [f"{p}-{n}" for p in ("mask", "edit") for n in ("en5", "zh4")]
 # Held-out accuracy at t = 1 (one corrupted character of a word never seen in training): measured 0.27
 # for both en5 models (the most common letter scores about 0.1) and 0.25 for mask-zh4 (3,464 characters;
 # the most common one scores a few per cent).
-HELD_OUT_T1 = {"en5": 0.2, "zh4": 0.15}
+HELD_OUT_T1 = {"en5": 0.15, "zh4": 0.15}  # en5: always guessing its commonest letter scores 0.12
 
 
 def test_cold_restorer_is_complete_and_undoes_its_degradations():
@@ -282,4 +282,4 @@ def test_the_measured_frontier_covers_every_hot_sampler_and_is_drawn():
     best = [min(r["frechet"] for r in rows if r["evaluations"] <= b) for b in budgets]
     assert best == sorted(best, reverse=True) and best[-1] < best[0] / 2  # more evaluations, better digits
     chart, table, note = frontier._view(frontier.DIGITS, checkpoint.ROOT)
-    assert chart.size[0] >= 800 and len(table) == len(rows) and "bench.pareto" in note
+    assert 600 <= chart.size[0] < chart.size[1] and len(table) == len(rows) and "bench.pareto" in note

@@ -23,16 +23,17 @@ def _read(root: Path, folder: str, file: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _figure(draw) -> viz.Image.Image:
+def _figure(draw, panels: int) -> viz.Image.Image:
+    """A chart of `panels` panels one above the other (readable on a phone as on a desktop)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(10, 4.2), dpi=100)
+    fig = plt.figure(figsize=(7, 3.4 * panels + 1.4), dpi=100)
     try:
         draw(fig)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.13 if fig.legends else 0, 1, 1))
         fig.canvas.draw()
         return viz.Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba()).convert("RGB")
     finally:
@@ -54,6 +55,13 @@ def _lines(ax, rows: list[dict], x: str, y: str) -> None:
         ax.plot(*zip(*pts), label=name, ms=4, color=colours(k % 20), **style)
 
 
+def _legend(fig) -> None:
+    """One legend for all panels, below them."""
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.2)
+
+
 def _plain_log(axis) -> None:
     """A log axis labelled 1, 2, 5, 10, 20, … rather than powers of ten."""
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
@@ -70,7 +78,7 @@ def digits_chart(found: dict) -> viz.Image.Image:
         for k, (x, title) in enumerate(
             (("evaluations", "network evaluations"), ("seconds_16", "seconds for 16 digits (this CPU)"))
         ):
-            ax = fig.add_subplot(1, 2, k + 1)
+            ax = fig.add_subplot(2, 1, k + 1)
             _lines(ax, [r for r in rows if x in r], x, "frechet")
             for name, v, style in (
                 ("ddpm, 1000 steps", refs.get("ddpm, 1000 steps"), ":"),
@@ -84,15 +92,15 @@ def digits_chart(found: dict) -> viz.Image.Image:
             _plain_log(ax.xaxis)
             _plain_log(ax.yaxis)
             ax.grid(True, which="both", alpha=0.3)
-        fig.axes[0].legend(fontsize=7, ncol=2)
+        _legend(fig)
 
-    return _figure(draw)
+    return _figure(draw, 2)
 
 
 def words_chart(found: dict[str, dict]) -> viz.Image.Image:
     def draw(fig):
         for k, (model, data) in enumerate(found.items()):
-            ax = fig.add_subplot(1, len(found), k + 1)
+            ax = fig.add_subplot(len(found), 1, k + 1)
             rows = [
                 dict(r, sampler=r["rule"], family="diffusers" if "diffusers" in r["rule"] else "udm")
                 for r in data["rows"]
@@ -101,9 +109,9 @@ def words_chart(found: dict[str, dict]) -> viz.Image.Image:
             ax.set(xlabel="network evaluations", ylabel="share of real words (higher is better)", ylim=(0, 1))
             ax.set_title(f"{model} model", fontsize=10)
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, ncol=2)
 
-    return _figure(draw)
+    return _figure(draw, len(found))
 
 
 @lru_cache(maxsize=8)
