@@ -137,6 +137,13 @@ def _view(view: str, root: Path) -> tuple[viz.Image.Image | None, list[list], st
     return words_chart(found), table, next(iter(found.values()))["note"]
 
 
+def warm() -> None:
+    """Draw both charts once (matplotlib's first import and font cache take seconds): a server calls this
+    in the background at start, so that the first visitor to open the panel does not wait."""
+    for view in VIEWS:
+        _view(view, pipeline.checkpoint_root())
+
+
 HEADERS = {
     DIGITS: ["sampler", "steps", "network evaluations", "Fréchet", "confident", "s / 16 digits"],
     WORDS: ["model", "rule", "network evaluations", "valid", "novel-valid"],
