@@ -85,9 +85,7 @@ def quality(n: int, evals: list[int]) -> list[dict]:
 
 
 def timing(rows: list[dict], repeats: int) -> None:
-    for r in rows:  # load the model and warm up once
-        seconds(r["sampler"], r["steps"])
-        break
+    seconds(rows[0]["sampler"], rows[0]["steps"])  # load the model and warm up once
     spent: dict[int, list[float]] = {i: [] for i in range(len(rows))}
     for _ in range(repeats):
         for i, r in enumerate(rows):

@@ -197,7 +197,7 @@ def _records(p: process.Process, args: argparse.Namespace):
     eta = args.eta if ref.eta else None
     if args.eta is not None and not ref.eta:
         raise ValueError(f"--eta does not apply to {ref.label}")
-    if getattr(args, "spacing", None) is not None:
+    if args.spacing is not None:
         raise ValueError(f"--spacing does not apply to {ref.label}: diffusers' schedulers place their own steps")
     return req, p.reference_steps(ref, name, req.n, req.seed, steps, eta, device_name(None))
 

@@ -99,24 +99,20 @@ def spaced(schedule: Schedule, K: int, spacing: str = "even") -> list[int]:
 
     Each starts at t = 1 (the last step is 1 → 0) and keeps the K timesteps distinct.
     """
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
     T = schedule.T
     if spacing == "even" or K == 1:
-        if spacing not in SPACINGS:
-            raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
         return respace(T, K)
     if not 1 <= K <= T:
         raise ValueError(f"steps must be between 1 and T={T}, got {K}")
     u = np.linspace(0.0, 1.0, K)
     if spacing == "quadratic":
         ts = 1 + u**2 * (T - 1)
-    elif spacing == "log-snr":
-        lam = (2 * (schedule.abar.clamp_min(1e-30).log() - schedule.bbar.clamp_min(1e-30).log())).numpy()[
-            1:
-        ]  # t = 1..T, falling
-        target = lam[0] + u * (lam[-1] - lam[0])
-        ts = 1 + np.interp(-target, -lam, np.arange(T))  # λ_t falls with t
-    else:
-        raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
+    else:  # log-snr: λ_t = log(ᾱ_t² / β̄_t²) for t = 1..T, falling with t
+        a, b = schedule.abar.clamp_min(1e-30), schedule.bbar.clamp_min(1e-30)
+        lam = (2 * (a.log() - b.log())).numpy()[1:]
+        ts = 1 + np.interp(-(lam[0] + u * (lam[-1] - lam[0])), -lam, np.arange(T))
     out = [int(v) for v in np.round(ts)]
     for i in range(1, K):  # distinct, increasing
         out[i] = max(out[i], out[i - 1] + 1)

@@ -24,20 +24,17 @@ def _read(root: Path, folder: str, file: str) -> dict | None:
 
 
 def _figure(draw, panels: int) -> viz.Image.Image:
-    """A chart of `panels` panels one above the other (readable on a phone as on a desktop)."""
-    import matplotlib
+    """A chart of `panels` panels one above the other (readable on a phone as on a desktop). A Figure of
+    its own, not pyplot's shared state, so that two requests may draw at once."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(7, 3.4 * panels + 1.4), dpi=100)
-    try:
-        draw(fig)
-        fig.tight_layout(rect=(0, 0.13 if fig.legends else 0, 1, 1))
-        fig.canvas.draw()
-        return viz.Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba()).convert("RGB")
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(7, 3.4 * panels + 1.4), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    draw(fig)
+    fig.tight_layout(rect=(0, 0.13 if fig.legends else 0, 1, 1))
+    canvas.draw()
+    return viz.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
 
 
 TOP = 1500  # Fréchet distances above are off the digits chart (the table has them)
