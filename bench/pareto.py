@@ -7,7 +7,7 @@ to the 500 held-out digits, the confident share), and the wall time of one 16-di
 default), the median of `--repeats` runs taken in turn across all samplers so that machine noise falls on
 all alike. Prints a table and writes `checkpoints/hot-mnist28/pareto.json`, which the Compare tab draws.
 
-    python -m bench.pareto [--n 1000] [--evals 4 10 25] [--parts quality time] [--repeats 3]
+    python -m bench.pareto [--n 1000] [--evals 4 10 25] [--parts quality time] [--repeats 3] [--only NAME ...]
 
 `--parts time` alone re-times the rows of an existing pareto.json (quality is the costly part: about
 30 minutes of one core at --n 1000).
@@ -29,13 +29,25 @@ DATA = "mnist28"
 FILE = "pareto.json"
 
 
+STUDENT = "distilled "  # a row of the distilled student: "distilled RULE"
+STUDENT_RULES = ("ddim", "ddpm")
+
+
 def samplers() -> list[tuple[str, str]]:
-    """(sampler, family) for every hot sampler Compare offers."""
-    return [(c.sampler, "diffusers" if c.reference else "udm") for c in process.get("hot").choices(DATA)]
+    """(sampler, family) for every hot sampler Compare offers, and the distilled student's rules when its
+    checkpoint is there (`python -m udm distill`)."""
+    out = [(c.sampler, "diffusers" if c.reference else "udm") for c in process.get("hot").choices(DATA)]
+    if (pipeline.checkpoint_root() / f"hot-{DATA}-distilled").is_dir():
+        out += [(STUDENT + rule, "distilled") for rule in STUDENT_RULES]
+    return out
 
 
 def steps_for(sampler: str, evals: int) -> int:
     """The largest K whose run takes at most `evals` network evaluations."""
+    if sampler.startswith(STUDENT):
+        from udm.hot_pipeline import hot_model
+
+        return min(evals, len(hot_model(DATA, "distilled").timesteps))
     k = evals
     while k > 1 and reference.evaluations(sampler, k) > evals:
         k -= 1
@@ -45,6 +57,9 @@ def steps_for(sampler: str, evals: int) -> int:
 def final(sampler: str, steps: int, n: int, seed: int = 0) -> torch.Tensor:
     """n samples in [0, 1], in batches of the request limit (seeds seed, seed + 1, … as `process.many`)."""
     p = process.get("hot")
+    if sampler.startswith(STUDENT):
+        req = HotRequest(data=DATA, model="distilled", sampler=sampler[len(STUDENT) :], steps=steps, seed=seed)
+        return process.many(p, req, n)
     choice = p.choice(DATA, sampler)
     if not choice.reference:
         return process.many(p, HotRequest(data=DATA, sampler=sampler, steps=steps, seed=seed), n)
@@ -61,11 +76,13 @@ def seconds(sampler: str, steps: int, n: int = 16) -> float:
     return time.perf_counter() - start
 
 
-def quality(n: int, evals: list[int]) -> list[dict]:
+def quality(n: int, evals: list[int], only: list[str] | None = None) -> list[dict]:
     model = judge.load_classifier()
     test, _ = data.images(DATA, "test")
     rows = []
     for sampler, family in samplers():
+        if only and sampler not in only:
+            continue
         for e in evals:
             k = steps_for(sampler, e)
             s = judge.digit_scores(model, final(sampler, k, n), test)
@@ -112,10 +129,14 @@ def main() -> None:
     p.add_argument("--evals", type=int, nargs="+", default=[4, 10, 25])
     p.add_argument("--parts", nargs="+", choices=("quality", "time"), default=["quality", "time"])
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--only", nargs="+", help="measure these samplers' quality again, keep the file's other rows")
     args = p.parse_args()
     file = pipeline.checkpoint_root() / "hot-mnist28" / FILE
     if "quality" in args.parts:
-        rows = quality(args.n, args.evals)
+        rows = quality(args.n, args.evals, args.only)
+        if args.only:  # the other samplers' rows stay as measured before
+            kept = [r for r in json.loads(file.read_text())["rows"] if r["sampler"] not in args.only]
+            rows = kept + rows
     else:
         rows = json.loads(file.read_text())["rows"]
     if "time" in args.parts:
@@ -130,6 +151,13 @@ def main() -> None:
         "rows": rows,
     }
     file.write_text(json.dumps(out, indent=2) + "\n")
+    student = [r for r in rows if r["family"] == "distilled"]
+    if student:  # the student's own card shows its rows
+        from udm import distill
+
+        folder = pipeline.checkpoint_root() / f"hot-{DATA}-distilled"
+        (folder / "quality.json").write_text(json.dumps({"note": out["note"], "rows": student}, indent=2) + "\n")
+        distill.write_card(folder)
     columns = ["sampler", "steps", "evaluations", "Fréchet", "confident", "s / 16 digits"]
     print("| " + " | ".join(columns) + " |\n|" + " --- |" * len(columns))
     for r in sorted(rows, key=lambda r: (r["evaluations"], r["frechet"])):

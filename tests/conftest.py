@@ -13,6 +13,21 @@ def _tiny_root(tmp_path_factory):
         cfg = default_config(name, small=True, steps=steps, batch_size=32, stats_grid=5, stats_per_t=8)
         train(cfg, root / f"hot-{name}", progress=False)
     train_cold(ColdTrainConfig(small=True, steps=2, batch_size=16, T=10), root / "cold-mnist28", progress=False)
+    from udm.distill import DistillConfig, distill
+
+    old = os.environ.get("UDM_CHECKPOINTS")
+    os.environ["UDM_CHECKPOINTS"] = str(root)  # the teacher is the tiny hot-mnist28
+    try:
+        cfg = DistillConfig(teacher_steps=4, paths=8, batch_size=4, seconds=0.5, eval_every=1e9, eval_samples=8)
+        distill(cfg, root / "hot-mnist28-distilled", progress=lambda m: None)
+    finally:
+        from udm.process import forget_models
+
+        forget_models()
+        if old is None:
+            del os.environ["UDM_CHECKPOINTS"]
+        else:
+            os.environ["UDM_CHECKPOINTS"] = old
     from udm.train import encoding_config, train_encoding
 
     for name in ("mnist28", "en5"):

@@ -27,6 +27,19 @@ def test_generate_streams_frames_then_finishes(client, dataset, model, sampler):
     assert frame["maximum"] == 5
 
 
+def test_the_distilled_student_is_offered_for_mnist_and_runs_in_few_steps(client):
+    from udm.app import hot as tab
+
+    assert tab._models("mnist28") == ["trained", "distilled"] and tab._models("moons") == ["trained"]
+    steps, sampler = tab._model_changed("distilled", "analytic-ddpm", 50)
+    assert steps["value"] == tab.DISTILLED_STEPS and steps["maximum"] == 4 and sampler["value"] == "ddim"
+    assert tab._model_changed("trained", "ddim", 4)[0]["value"] == 50  # back to the ε-model's regime
+    x_t, x0_hat, info, samples, gif, frame = client.predict(
+        "mnist28", "distilled", "ddpm", 2, 0.0, 0, 4, api_name="/hot_generate"
+    )
+    assert "ddpm, 2 steps" in info and frame["maximum"] == 1
+
+
 def test_scrub_shows_another_frame(client):
     client.predict("digits8", "trained", "ddpm", 8, 0.0, 0, 4, api_name="/hot_generate")
     first = client.predict(0, api_name="/hot_scrub")
@@ -50,6 +63,8 @@ def test_forward_strip(client):
     "args,message",
     [
         (("mnist28", "exact", "ddim", 10, 0.0, 0, 4), "exact model exists only for gaussians8"),
+        (("mnist28", "distilled", "ddim", 10, 0.0, 0, 4), "steps of the distilled model must be between 1 and 4"),
+        (("moons", "distilled", "ddim", 2, 0.0, 0, 4), "distilled model exists only for mnist28"),
         (("mnist28", "trained", "ddim", 10, 0.0, -1, 4), "seed"),
         (("mnist28", "trained", "ddim", 10, 0.0, 1.5, 4), "seed must be a whole number"),
         (("moons", "trained", "ddim", 2000, 0.0, 0, 4), "1000"),

@@ -191,3 +191,16 @@ def test_text_requests_refuse_bad_input(kwargs, message):
 
     with pytest.raises(ValueError, match=message):
         tp.TextRequest(**kwargs)
+
+
+def test_categorical_draws_each_row_by_its_weights_and_never_a_zero_weight():
+    from udm.discrete import categorical
+
+    w = torch.tensor([[0.0, 2.0, 0.0, 6.0, 2.0], [1.0, 0.0, 0.0, 0.0, 0.0]])  # unnormalised
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([categorical(w, g) for _ in range(20000)])  # (20000, 2)
+    freq = torch.bincount(draws[:, 0], minlength=5).float() / len(draws)
+    torch.testing.assert_close(freq, torch.tensor([0.0, 0.2, 0.0, 0.6, 0.2]), atol=0.012, rtol=0)
+    assert (draws[:, 1] == 0).all()
+    big = torch.softmax(torch.randn(3, 3464, generator=g), -1)  # a Chinese vocabulary
+    assert categorical(big, g).shape == (3,) and categorical(big, g).max() < 3464

@@ -63,6 +63,32 @@ def save_pipeline(folder: Path, model: nets.UNet, config: dict[str, Any]) -> Non
     save_config(folder, {**config, "net": {**net, "time_embedding_type": "learned", "num_train_timesteps": T}})
 
 
+def save_student(folder: Path, model: nets.UNet, config: dict[str, Any]) -> None:
+    """A distilled v-prediction model as diffusers' DDIMPipeline (v_prediction, "trailing" timesteps: with
+    K steps where K divides the student's grid, diffusers visits exactly udm's timesteps), and udm's
+    config.json beside it."""
+    from diffusers import DDIMPipeline, DDIMScheduler
+    from diffusers.utils import logging
+
+    from .schedule import make
+
+    T = config["T"]
+    scheduler = DDIMScheduler(
+        num_train_timesteps=T,
+        trained_betas=make(config["schedule"], T).betas.float().numpy(),
+        prediction_type="v_prediction",
+        clip_sample=False,  # as udm: x̂_0 as the student gives it
+        set_alpha_to_one=True,
+        timestep_spacing="trailing",
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    logging.disable_progress_bar()
+    DDIMPipeline(unet=nets.with_time_table(model, T).unet, scheduler=scheduler).save_pretrained(
+        folder, safe_serialization=True
+    )
+    save_config(folder, config)
+
+
 def save_config(folder: Path, config: dict[str, Any]) -> None:
     (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 

@@ -44,6 +44,20 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from .distill import DistillConfig, distill
+
+    cfg = DistillConfig(
+        **_overrides(
+            args, "seconds", "paths", "batch_size", "lr", "teacher_steps", "eval_every", "eval_samples", "rule", "seed"
+        )
+    )
+    out = Path(args.out) if args.out else checkpoint.path(f"hot-{cfg.teacher}-distilled")
+    summary = distill(cfg, out, progress=(lambda m: None) if args.quiet else (lambda m: print(m, flush=True)))
+    print(f"saved {out}: {summary}")
+    return 0
+
+
 def _judge(args: argparse.Namespace) -> int:
     from .judge import train_classifier
 
@@ -157,10 +171,15 @@ def _checkpoint_process(folder: Path, args: argparse.Namespace):
     if cfg.get("process") == "lab":
         yield p
         return
+    link = p.checkpoint(name)
+    if cfg.get("prediction") == "v":  # a distilled student (python -m udm distill)
+        if getattr(args, "model", None) not in (None, "distilled"):
+            raise ValueError(f"{folder} holds a distilled model; --model {args.model} does not apply to it")
+        args.model, link = "distilled", f"hot-{name}-distilled"
     old = os.environ.get("UDM_CHECKPOINTS")
     with tempfile.TemporaryDirectory(prefix="udm-checkpoint-") as root:
         # the folder, under the name its process reads it by
-        (Path(root) / p.checkpoint(name)).symlink_to(folder.resolve(), target_is_directory=True)
+        (Path(root) / link).symlink_to(folder.resolve(), target_is_directory=True)
         os.environ["UDM_CHECKPOINTS"] = root
         process.forget_models()
         try:
@@ -321,7 +340,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, help="hot, encoding: number of steps K ≤ T (default 50)")
     s.add_argument("--eta", type=float, help="hot, encoding: DDIM's η in [0, 1]")
     s.add_argument("--spacing", help="hot: where the K steps lie: even (default), quadratic or log-snr")
-    s.add_argument("--model", help="trained (default), or exact (gaussians8's ε*; the training list's q(x_0|x_t))")
+    s.add_argument(
+        "--model",
+        help="trained (default), exact (gaussians8's ε*; the training list's q(x_0|x_t)), or distilled "
+        "(hot mnist28: the few-step student, 1-20 steps)",
+    )
     s.add_argument("--degradation", help="cold: blur (default), mask, pixelate, fade")
     s.add_argument("--sigma", type=float, help="cold: forward noise σ (one the restorer was trained at; default 0)")
     s.add_argument("--start-noise", type=float, help="cold: extra noise added to x_T, in [0, 1]")
@@ -371,6 +394,20 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help=", ".join(data.DATASETS) + ", en5, zh4")
     e.add_argument("--json", action="store_true", help="one JSON line instead of name: value lines")
     e.set_defaults(func=_evaluate)
+
+    d = sub.add_parser("distill", help="distil the MNIST model into a few-step student (--model distilled)")
+    d.add_argument("--out", help="folder (default checkpoints/hot-mnist28-distilled)")
+    d.add_argument("--seconds", type=float, help="training budget in seconds (default 3600)")
+    d.add_argument("--paths", type=int, help="teacher runs x_T → x_0* (default 6144)")
+    d.add_argument("--teacher-steps", type=int, help="steps of the teacher's path (default 20)")
+    d.add_argument("--batch-size", type=int)
+    d.add_argument("--lr", type=float)
+    d.add_argument("--eval-every", type=float, help="seconds of training between quality figures (default 600)")
+    d.add_argument("--eval-samples", type=int, help="samples per quality figure (default 500)")
+    d.add_argument("--rule", help="the student's default reverse rule: ddim (default) or ddpm")
+    d.add_argument("--seed", type=int)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_distill)
 
     j = sub.add_parser("judge", help="train the MNIST classifier used as the quality judge")
     j.add_argument("--out", help="folder (default checkpoints/judge-mnist28)")

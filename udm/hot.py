@@ -78,6 +78,19 @@ class EpsPosterior:
         return (x_t - b * self.eps(x_t, t)) / a
 
 
+@dataclass(frozen=True)
+class VEps:
+    """An ε-model from a v-model (v = ᾱ_t ε − β̄_t x_0, the distilled student's output): ε = β̄_t x_t + ᾱ_t v,
+    so that EpsPosterior's x̂_0 = (x_t − β̄_t ε) / ᾱ_t is ᾱ_t x_t − β̄_t v."""
+
+    v_model: EpsModel
+    schedule: Schedule
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a, b = _coef(self.schedule, t, x_t)
+        return b * x_t + a * self.v_model(x_t, t)
+
+
 # ---------------------------------------------------------------- 3. reverse: the general step
 @dataclass(frozen=True)
 class HotReverse:

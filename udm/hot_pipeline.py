@@ -9,19 +9,21 @@ from typing import Literal
 
 import torch
 
-from . import checkpoint, core, data, hot, oracle, reference
+from . import checkpoint, core, data, distill, hot, oracle, reference
 from .device import make_generator, randn
 from .pipeline import MAX_SAMPLES, Models, checkpoint_root, device_name, to_data
 from .process import Choice, Process, check_choice, check_range, check_seed, check_steps, config_with, register
 from .schedule import SPACINGS, Schedule, Spacing, make
 
-ModelName = Literal["trained", "exact"]
-MODELS: tuple[str, ...] = ("trained", "exact")
+ModelName = Literal["trained", "exact", "distilled"]
+MODELS: tuple[str, ...] = ("trained", "exact", "distilled")
+DISTILLED = ("mnist28",)  # the datasets with a few-step student (`python -m udm distill`)
 
 
 @dataclass(frozen=True)
 class HotRequest:
-    """One hot-diffusion run. `model="exact"` is the closed-form ε* (gaussians8 only)."""
+    """One hot-diffusion run. `model="exact"` is the closed-form ε* (gaussians8 only); `model="distilled"`
+    the few-step student (mnist28), which takes 1 to 20 steps on its own timesteps."""
 
     data: data.DatasetName = "mnist28"
     sampler: hot.SamplerName = "ddim"
@@ -39,6 +41,11 @@ class HotRequest:
         check_choice(self.model, "model", MODELS)
         if self.model == "exact" and self.data != "gaussians8":
             raise ValueError("the exact model exists only for gaussians8 (a true Gaussian mixture)")
+        if self.model == "distilled":
+            if self.data not in DISTILLED:
+                raise ValueError(f"the distilled model exists only for {', '.join(DISTILLED)}")
+            if self.spacing != "even":
+                raise ValueError("the distilled model runs on its own timesteps; --spacing does not apply to it")
         check_range(self.n, f"number of samples for {self.data}", 1, MAX_SAMPLES[data.kind(self.data)])
         if self.eta is not None:
             check_range(self.eta, "η", 0.0, 1.0)
@@ -51,6 +58,7 @@ class HotRequest:
 class HotModel:
     posterior: hot.EpsPosterior
     stats: dict[str, torch.Tensor]
+    timesteps: tuple[int, ...] | None = None  # a distilled model's own timesteps (None: any of 1..T)
 
     @property
     def schedule(self) -> Schedule:
@@ -67,6 +75,10 @@ def _load(name: str, model: str, device: str) -> HotModel:
             eps, hot.GaussianForward(sch), x0, grid=200, per_t=2000, generator=make_generator(0, dev)
         )
         return HotModel(hot.EpsPosterior(eps, sch), stats)
+    if model == "distilled":
+        net, cfg, _ = checkpoint.load(checkpoint_root() / f"hot-{name}-distilled", dev)
+        sch = make(cfg["schedule"], cfg["T"])
+        return HotModel(hot.EpsPosterior(hot.VEps(net, sch), sch), {}, tuple(sorted(cfg["timesteps"])))
     net, cfg, stats = checkpoint.load(checkpoint_root() / f"hot-{name}", dev)
     return HotModel(hot.EpsPosterior(net, make(cfg["schedule"], cfg["T"])), stats)
 
@@ -87,11 +99,31 @@ def hot_schedule(name: str, model: str = "trained") -> Schedule:
     return make(cfg["schedule"], cfg["T"])
 
 
+def distilled_rule(name: str) -> str:
+    """The reverse rule a distilled student runs with by default (its config's `sampler`)."""
+    if name not in DISTILLED:
+        return "ddim"  # (the request refuses the pair with its own message)
+    return checkpoint.load_config(checkpoint_root() / f"hot-{name}-distilled").get("sampler", "ddim")
+
+
+def distilled_steps(name: str) -> int:
+    """The most steps a distilled student takes: the number of its timesteps (read from its config)."""
+    return len(checkpoint.load_config(checkpoint_root() / f"hot-{name}-distilled")["timesteps"])
+
+
 def hot_plan(req: HotRequest, device: str | None = None) -> core.Plan:
     m = hot_model(req.data, req.model, device)
-    check_steps(req.steps, m.schedule.T)
+    if m.timesteps is not None:
+        check_range(req.steps, "steps of the distilled model", 1, len(m.timesteps))
+    else:
+        check_steps(req.steps, m.schedule.T)
+    if req.sampler.startswith("analytic") and req.model == "distilled":
+        raise ValueError(f"{req.sampler} needs E‖ε‖²/d of an ε-model; the distilled model runs with ddim or ddpm")
     reverse = hot.make_reverse(req.sampler, m.schedule, eta=req.eta, stats=m.stats)
     g = make_generator(req.seed, device_name(device))
+    if m.timesteps is not None:
+        x_T = randn((req.n, *data.shape(req.data)), g)
+        return core.Plan(m.posterior, reverse, x_T, tuple(distill.grid(list(m.timesteps), req.steps)), g)
     return hot.plan(m.posterior, reverse, (req.n, *data.shape(req.data)), req.steps, g, req.spacing)
 
 
@@ -116,6 +148,12 @@ class HotProcess(Process):
     def choices(self, data_name: str) -> tuple[Choice, ...]:
         own = tuple(Choice(s, steps=True, eta=s.endswith("ddim")) for s in hot.SAMPLERS)
         return own + tuple(Choice(s, steps=True, eta=s == "diffusers-ddim", reference=True) for s in reference.HOT)
+
+    def request(self, **fields_):
+        """As every process's, except that the distilled student runs with its own rule unless told."""
+        if fields_.get("model") == "distilled" and "sampler" not in fields_:
+            fields_["sampler"] = distilled_rule(fields_.get("data", "mnist28"))
+        return super().request(**fields_)
 
     def plan(self, req: HotRequest, device: str | None = None) -> core.Plan:
         return hot_plan(req, device)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 BACKGROUND = (255, 255, 255)
 DATA_COLOR = (200, 200, 200)
@@ -92,12 +93,16 @@ def side_by_side(*images: Image.Image, gap: int = 8) -> Image.Image:
     return out
 
 
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's default font at `size`, loaded once (a load takes longer than drawing a title)."""
+    return ImageFont.load_default(size=size)
+
+
 def titled(image: Image.Image, title: str, size: int = 13, below: bool = False) -> Image.Image:
     """The image with a band holding `title` above it (or below: clear of a viewer's own label in the
     top-left corner); ASCII is safe in the default font."""
-    from PIL import ImageDraw, ImageFont
-
-    font = ImageFont.load_default(size=size)
+    font = _font(size)
     band = size + 6
     mode = image.mode if image.mode in ("L", "RGB") else "RGB"
     white = 255 if mode == "L" else (255, 255, 255)
@@ -175,9 +180,7 @@ def words_picture(
 ) -> Image.Image:
     """Words in a grid of monospace cells: green when in `valid`, red when in `novel` (a real word never
     trained on), grey otherwise."""
-    from PIL import ImageFont
-
-    font = ImageFont.load_default(size=16)
+    font = _font(16)
     rows = math.ceil(len(words) / ncol)
     cell_w, cell_h = 16 + 11 * max((len(w) for w in words), default=1), 24
     img = Image.new("RGB", (ncol * cell_w + 8, rows * cell_h + 8), BACKGROUND)

@@ -191,7 +191,7 @@ def write_gif(frames: list[Image.Image]) -> str:
 def image_file(img: Image.Image) -> str:
     """A picture as a PNG file of its own (removed after an hour); its path."""
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    img.save(buf, format="PNG", compress_level=1)  # 3× quicker than the default level, a little larger
     return _new_file(".png", buf.getvalue())
 
 

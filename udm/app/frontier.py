@@ -47,8 +47,11 @@ def _lines(ax, rows: list[dict], x: str, y: str) -> None:
     colours = matplotlib.colormaps["tab20"]
     for k, name in enumerate(names):
         pts = sorted((r[x], r[y]) for r in rows if r["sampler"] == name)
-        own = next(r for r in rows if r["sampler"] == name)["family"] == "udm"
-        style = dict(ls="-", marker="o", lw=1.6) if own else dict(ls="--", marker="s", lw=1.0)
+        family = next(r for r in rows if r["sampler"] == name)["family"]
+        style = {
+            "udm": dict(ls="-", marker="o", lw=1.6),
+            "distilled": dict(ls="-", marker="D", lw=2.8),  # the few-step student (python -m udm distill)
+        }.get(family, dict(ls="--", marker="s", lw=1.0))
         ax.plot(*zip(*pts), label=name, ms=4, color=colours(k % 20), **style)
 
 
@@ -162,7 +165,8 @@ def build() -> None:
     with gr.Accordion("How few evaluations? The measured frontier of every sampler", open=False) as box:
         gr.Markdown(
             "Quality against cost on the shipped models, measured offline on 1,000 digits or 2,000 words per "
-            "point (far more than a live run can afford). udm's samplers are solid lines, diffusers' dashed."
+            "point (far more than a live run can afford). udm's samplers are solid lines, diffusers' dashed, "
+            "and the distilled student (Hot tab, model `distilled`) a thick line with diamonds."
         )
         view = gr.Radio(list(VIEWS), value=DIGITS, label="which models")
         chart = gr.Image(label="quality against cost", type="pil", format="png", interactive=False)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from .. import data, hot, process, viz
 from .. import hot_pipeline as pipeline
+from ..pipeline import checkpoint_root
 from .common import (
     SAMPLING,
     Trajectory,
@@ -136,11 +137,35 @@ def _n(dataset: str):
 
 
 _exact = gr.update(choices=["trained", "exact"], value="exact", interactive=True)
+_distilled = gr.update(choices=["trained", "distilled"], value="distilled", interactive=True)
 
 
 def _models(dataset: str) -> list[str]:
-    """The models a dataset has: the exact ε* exists for the true mixture only."""
-    return list(pipeline.MODELS) if dataset == "gaussians8" else ["trained"]
+    """The models a dataset has: the exact ε* exists for the true mixture only, a distilled student for
+    MNIST when its checkpoint is there."""
+    if dataset == "gaussians8":
+        return ["trained", "exact"]
+    if dataset in pipeline.DISTILLED and (checkpoint_root() / f"hot-{dataset}-distilled" / "config.json").is_file():
+        return ["trained", "distilled"]
+    return ["trained"]
+
+
+DISTILLED_STEPS = 2  # where the student is set when picked: its best figure with its own rule (bench.pareto)
+
+
+def _model_changed(model, sampler, steps):
+    """Picking the distilled student moves to its few steps (the slider up to its most) and a rule it runs
+    with; leaving it, back to 50 steps of up to 1000."""
+    if model == "distilled":
+        return (
+            gr.update(value=DISTILLED_STEPS, maximum=pipeline.distilled_steps("mnist28")),
+            gr.update(value=pipeline.distilled_rule("mnist28"))
+            if not isinstance(sampler, str) or sampler.startswith("analytic")
+            else gr.update(),
+        )
+    if model == "trained" and isinstance(steps, (int, float)) and steps <= DISTILLED_STEPS:
+        return gr.update(value=50, maximum=MAX_STEPS), gr.update()
+    return gr.update(maximum=MAX_STEPS), gr.update()
 
 
 def build() -> gr.Blocks:
@@ -154,7 +179,8 @@ def build() -> gr.Blocks:
                     _models("mnist28"),
                     value="trained",
                     label="model",
-                    info="gaussians8 also has the exact one: the closed-form ε* of the mixture",
+                    info="gaussians8 also has the exact one (the mixture's closed-form ε*); MNIST a distilled "
+                    "student for 1-20 steps",
                     interactive=False,
                 )
                 sampler = gr.Dropdown(list(hot.SAMPLERS), value="analytic-ddpm", label="sampler")
@@ -197,6 +223,16 @@ def build() -> gr.Blocks:
                         ("gaussians8", _exact, "ddim", 10, 0.0, 0, _n("gaussians8")),
                     ),
                     ("two moons · DDIM, only 10 steps", ("moons", "trained", "ddim", 10, 0.0, 0, _n("moons"))),
+                    *(
+                        [
+                            (
+                                "MNIST · the distilled student, only 2 steps",
+                                ("mnist28", _distilled, "ddim", DISTILLED_STEPS, 0.0, 0, _n("mnist28")),
+                            )
+                        ]
+                        if "distilled" in _models("mnist28")
+                        else []
+                    ),
                 ],
                 inputs,
                 _check,
@@ -210,5 +246,6 @@ def build() -> gr.Blocks:
             player(frame, traj, scrub, [x_t, x0_hat, caption], lambda t: len(t.frames))
         dataset.change(forward_strip, [dataset], [strip, strip_caption], api_name="hot_forward")
         dataset.change(_dataset_changed, [dataset, model, n], [n, model], api_visibility="private")
+        model.input(_model_changed, [model, sampler, steps], [steps, sampler], api_visibility="private")
         tab.load(forward_strip, [dataset], [strip, strip_caption], api_visibility="private")
     return tab
