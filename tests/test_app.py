@@ -31,9 +31,11 @@ def test_the_distilled_student_is_offered_for_mnist_and_runs_in_few_steps(client
     from udm.app import hot as tab
 
     assert tab._models("mnist28") == ["trained", "distilled"] and tab._models("moons") == ["trained"]
-    steps, sampler = tab._model_changed("distilled", "analytic-ddpm", 50)
+    steps, sampler = tab._model_changed("mnist28", "distilled", "analytic-ddpm", 50)
     assert steps["value"] == tab.DISTILLED_STEPS and steps["maximum"] == 4 and sampler["value"] == "ddim"
-    assert tab._model_changed("trained", "ddim", 4)[0]["value"] == 50  # back to the ε-model's regime
+    assert tab._model_changed("mnist28", "trained", "ddim", 2)[0]["value"] == 50  # back to the ε-model's regime
+    assert "value" not in tab._model_changed("mnist28", "trained", "ddim", 200)[0]  # a choice of its own stays
+    assert "value" not in tab._model_changed("gaussians8", "trained", "ddim", 10)[0]  # from exact: steps stay
     x_t, x0_hat, info, samples, gif, frame = client.predict(
         "mnist28", "distilled", "ddpm", 2, 0.0, 0, 4, api_name="/hot_generate"
     )

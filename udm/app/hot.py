@@ -153,18 +153,19 @@ def _models(dataset: str) -> list[str]:
 DISTILLED_STEPS = 2  # where the student is set when picked: its best figure with its own rule (bench.pareto)
 
 
-def _model_changed(model, sampler, steps):
+def _model_changed(dataset, model, sampler, steps):
     """Picking the distilled student moves to its few steps (the slider up to its most) and a rule it runs
-    with; leaving it, back to 50 steps of up to 1000."""
+    with; leaving it (its dataset's other model is the trained one), back to 50 steps of up to 1000."""
     if model == "distilled":
         return (
-            gr.update(value=DISTILLED_STEPS, maximum=pipeline.distilled_steps("mnist28")),
-            gr.update(value=pipeline.distilled_rule("mnist28"))
+            gr.update(value=DISTILLED_STEPS, maximum=pipeline.distilled_steps(dataset)),
+            gr.update(value=pipeline.distilled_rule(dataset))
             if not isinstance(sampler, str) or sampler.startswith("analytic")
             else gr.update(),
         )
-    if model == "trained" and isinstance(steps, (int, float)) and steps <= DISTILLED_STEPS:
-        return gr.update(value=50, maximum=MAX_STEPS), gr.update()
+    if model == "trained" and "distilled" in _models(dataset) and isinstance(steps, (int, float)):
+        back = steps <= pipeline.distilled_steps(dataset)  # the student's few steps: the ε-model's 50
+        return (gr.update(value=50, maximum=MAX_STEPS) if back else gr.update(maximum=MAX_STEPS)), gr.update()
     return gr.update(maximum=MAX_STEPS), gr.update()
 
 
@@ -246,6 +247,6 @@ def build() -> gr.Blocks:
             player(frame, traj, scrub, [x_t, x0_hat, caption], lambda t: len(t.frames))
         dataset.change(forward_strip, [dataset], [strip, strip_caption], api_name="hot_forward")
         dataset.change(_dataset_changed, [dataset, model, n], [n, model], api_visibility="private")
-        model.input(_model_changed, [model, sampler, steps], [steps, sampler], api_visibility="private")
+        model.input(_model_changed, [dataset, model, sampler, steps], [steps, sampler], api_visibility="private")
         tab.load(forward_strip, [dataset], [strip, strip_caption], api_visibility="private")
     return tab
