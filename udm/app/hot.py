@@ -182,7 +182,7 @@ def build() -> gr.Blocks:
                     label="model",
                     info="gaussians8 also has the exact one (the mixture's closed-form ε*); MNIST a distilled "
                     "student for 1-20 steps",
-                    interactive=False,
+                    interactive=len(_models("mnist28")) > 1,
                 )
                 sampler = gr.Dropdown(list(hot.SAMPLERS), value="analytic-ddpm", label="sampler")
                 steps = gr.Slider(1, MAX_STEPS, value=50, step=1, label="steps K")
