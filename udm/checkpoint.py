@@ -39,54 +39,44 @@ def save(folder: Path, model: nn.Module, config: dict[str, Any]) -> None:
     save_config(folder, config)
 
 
-def save_pipeline(folder: Path, model: nets.UNet, config: dict[str, Any]) -> None:
-    """A hot image model as diffusers' DDPMPipeline (its UNet with the time embedding as a table, see
-    `nets.with_time_table`; a DDPMScheduler on the model's own β_t), and udm's config.json beside it."""
-    from diffusers import DDPMPipeline, DDPMScheduler
+def _save_diffusers(folder: Path, model: nets.UNet, config: dict[str, Any], pipeline: str, **scheduler: Any) -> None:
+    """`model` as the diffusers pipeline named (its UNet with the time embedding as a table, see
+    `nets.with_time_table`; the matching scheduler on the model's own β_t, "trailing" timesteps), and
+    `config` as udm's config.json beside it."""
+    import diffusers
     from diffusers.utils import logging
 
     from .schedule import make
 
     T = config["T"]
-    table = nets.with_time_table(model, T)
-    scheduler = DDPMScheduler(
+    Pipeline = getattr(diffusers, f"{pipeline}Pipeline")
+    sched = getattr(diffusers, f"{pipeline}Scheduler")(
         num_train_timesteps=T,
         trained_betas=make(config["schedule"], T).betas.float().numpy(),
-        variance_type="fixed_small",
-        clip_sample=True,  # the data lie in [-1, 1]
         timestep_spacing="trailing",
-    )
-    logging.disable_progress_bar()
-    DDPMPipeline(unet=table.unet, scheduler=scheduler).save_pretrained(folder, safe_serialization=True)
-    (folder / "model.safetensors").unlink(missing_ok=True)
-    net = {k: v for k, v in config["net"].items() if k != "t_scale"}
-    save_config(folder, {**config, "net": {**net, "time_embedding_type": "learned", "num_train_timesteps": T}})
-
-
-def save_student(folder: Path, model: nets.UNet, config: dict[str, Any]) -> None:
-    """A distilled v-prediction model as diffusers' DDIMPipeline (v_prediction, "trailing" timesteps: with
-    K steps where K divides the student's grid, diffusers visits exactly udm's timesteps), and udm's
-    config.json beside it."""
-    from diffusers import DDIMPipeline, DDIMScheduler
-    from diffusers.utils import logging
-
-    from .schedule import make
-
-    T = config["T"]
-    scheduler = DDIMScheduler(
-        num_train_timesteps=T,
-        trained_betas=make(config["schedule"], T).betas.float().numpy(),
-        prediction_type="v_prediction",
-        clip_sample=False,  # as udm: x̂_0 as the student gives it
-        set_alpha_to_one=True,
-        timestep_spacing="trailing",
+        **scheduler,
     )
     folder.mkdir(parents=True, exist_ok=True)
     logging.disable_progress_bar()
-    DDIMPipeline(unet=nets.with_time_table(model, T).unet, scheduler=scheduler).save_pretrained(
-        folder, safe_serialization=True
-    )
+    Pipeline(unet=nets.with_time_table(model, T).unet, scheduler=sched).save_pretrained(folder, safe_serialization=True)
     save_config(folder, config)
+
+
+def save_pipeline(folder: Path, model: nets.UNet, config: dict[str, Any]) -> None:
+    """A hot image model as diffusers' DDPMPipeline (`_save_diffusers`), its config's net as saved."""
+    T = config["T"]
+    net = {k: v for k, v in config["net"].items() if k != "t_scale"}
+    config = {**config, "net": {**net, "time_embedding_type": "learned", "num_train_timesteps": T}}
+    _save_diffusers(folder, model, config, "DDPM", variance_type="fixed_small", clip_sample=True)  # data in [-1, 1]
+    (folder / "model.safetensors").unlink(missing_ok=True)
+
+
+def save_student(folder: Path, model: nets.UNet, config: dict[str, Any]) -> None:
+    """A distilled v-prediction model as diffusers' DDIMPipeline (with K steps where K divides the
+    student's grid, diffusers visits exactly udm's timesteps); x̂_0 unclipped, as udm uses it."""
+    _save_diffusers(
+        folder, model, config, "DDIM", prediction_type="v_prediction", clip_sample=False, set_alpha_to_one=True
+    )
 
 
 def save_config(folder: Path, config: dict[str, Any]) -> None:
