@@ -204,3 +204,107 @@ def test_categorical_draws_each_row_by_its_weights_and_never_a_zero_weight():
     assert (draws[:, 1] == 0).all()
     big = torch.softmax(torch.randn(3, 3464, generator=g), -1)  # a Chinese vocabulary
     assert categorical(big, g).shape == (3,) and categorical(big, g).max() < 3464
+
+
+@pytest.mark.parametrize("process", ["mask", "edit"])
+def test_the_valid_rate_curve_is_recorded_without_touching_the_training(tmp_path, process):
+    """`eval_every` samples words from the EMA weights during training: the curve lands in udm.json and on
+    the card, and the trained weights are those of the same run without it (the evaluation draws from its
+    own generator and puts the training weights back)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from udm import textmodel
+
+    def run(folder, every):
+        cfg = textmodel.default_config(process, "en5", small=True, steps=5, batch_size=16, eval_every=every)
+        textmodel.train(cfg, tmp_path / folder, progress=False)
+        return load_file(tmp_path / folder / "model.safetensors"), json.loads(
+            (tmp_path / folder / "udm.json").read_text()
+        )
+
+    plain, meta = run("plain", 0)
+    curved, meta_c = run("curved", 2)
+    assert "curve" not in meta
+    assert all(torch.equal(plain[k], curved[k]) for k in plain)
+    points = meta_c["curve"]["points"]
+    assert [p["steps"] for p in points] == [2, 4, 5]
+    assert all(0.0 <= p["valid"] <= 1.0 and p["distinct"] > 0 for p in points)
+    assert [p["seconds"] for p in points] == sorted(p["seconds"] for p in points)
+    card = (tmp_path / "curved" / "README.md").read_text()
+    assert "## Valid rate against training time" in card and "--eval-every 2" in card
+    with pytest.raises(ValueError, match="eval_every"):
+        textmodel.default_config(process, "en5", eval_every=-1)
+
+
+def test_sample_words_makes_words_of_the_right_length_and_alphabet():
+    from udm import textmodel
+
+    model = textmodel.bert(text.vocab("en5"), "mask", True, 128, 4).eval()
+    words = textmodel.sample_words(model, text.vocab("en5"), "mask", 7)
+    assert len(words) == 7 and all(len(w) == 5 and set(w) <= set(text.vocab("en5").alphabet) for w in words)
+
+
+def test_mask_prediction_runs_each_distinct_row_once_and_the_head_where_hidden_only():
+    """The mask model's prediction equals the whole network's output at the hidden positions (rows that
+    repeat share one evaluation), and is the visible token itself elsewhere."""
+    from udm import textmodel
+
+    torch.manual_seed(0)
+    v = text.vocab("en5")
+    model = textmodel.bert(v, "mask", True).eval()
+    x = text.tokens("en5", "test")[:40].clone()
+    x[torch.rand(x.shape) < 0.5] = v.MASK
+    x[:10] = v.MASK  # ten equal rows
+    with torch.no_grad():
+        pred = textmodel.mask_prediction(model, x, v)
+        whole = model(input_ids=textmodel.input_ids(x, v, "mask")).logits[..., textmodel.n_special(v.length) :]
+        dense = textmodel.char_logits(model, x, v, "mask")
+    hidden = x == v.MASK
+    assert len(pred.logits) == int((torch.unique(x, dim=0) == v.MASK).sum()) < int(hidden.sum())  # once per row
+    torch.testing.assert_close(dense[hidden], whole[hidden], atol=1e-5, rtol=1e-5)
+    assert torch.equal(dense[~hidden].argmax(-1), x[~hidden])
+    probs = pred.position_probs(v.V)
+    assert torch.equal(probs[~hidden].argmax(-1), x[~hidden]) and bool((probs[~hidden].max(-1).values == 1).all())
+    torch.testing.assert_close(probs[hidden], whole[hidden].softmax(-1), atol=1e-5, rtol=1e-4)
+    g = torch.Generator().manual_seed(1)
+    drawn = pred.sample(g)
+    assert torch.equal(drawn[~hidden], x[~hidden]) and bool((drawn < v.V).all())
+    parts = pred.chunk(4)
+    assert torch.equal(torch.cat([p.position_probs(v.V) for p in parts]), probs)
+
+
+def test_hidden_factorized_draws_hidden_positions_at_their_probabilities():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    x_t = torch.tensor([[3, 1, 3]]).repeat(20_000, 1)  # 3 is [MASK]
+    index = torch.tensor([[0, -1, 1]]).repeat(20_000, 1)
+    pred = discrete.HiddenFactorized(x_t, logits, index)
+    x0 = pred.sample_hidden(x_t, 3, torch.Generator().manual_seed(0))
+    assert bool((x0[:, 1] == 1).all())
+    for pos, row in ((0, 0), (2, 1)):
+        freq = torch.bincount(x0[:, pos], minlength=3).float() / len(x0)
+        p = logits[row].softmax(0)
+        assert bool(((freq - p).abs() <= 4 * (p * (1 - p) / len(x0)).sqrt() + 1e-9).all()), (freq, p)
+
+
+@pytest.mark.parametrize("variant", ["mask", "edit-v2"])
+def test_sampling_in_bfloat16_keeps_the_posterior_to_a_percent(monkeypatch, variant):
+    """Where the CPU multiplies bfloat16 natively the samplers evaluate the BERT in it: the per-position
+    probabilities stay within 0.01 of float32's; switched off, the evaluation is float32's exactly."""
+    from udm import textmodel
+
+    torch.manual_seed(0)
+    v = text.vocab("en5")
+    model = textmodel.bert(v, "mask" if variant == "mask" else "edit", True).eval()
+    x = text.tokens("en5", "test")[:64].clone()
+    if variant == "mask":
+        x[torch.rand(x.shape) < 0.5] = v.MASK
+    with torch.no_grad():
+        exact = textmodel.char_logits(model, x, v, variant, 2).softmax(-1)
+        monkeypatch.setattr(textmodel, "BFLOAT16_ON_CPU", True)
+        fast = textmodel.NeuralPosterior(model, v, variant)(x, 2).position_probs(v.V)
+        monkeypatch.setattr(textmodel, "BFLOAT16_ON_CPU", False)
+        plain = textmodel.NeuralPosterior(model, v, variant)(x, 2).position_probs(v.V)
+    assert (fast - exact).abs().max() < 0.01 and (fast - exact).abs().max() > 0  # bfloat16 did run
+    torch.testing.assert_close(plain, exact, atol=1e-6, rtol=1e-5)

@@ -17,7 +17,7 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict:
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
-TRAIN_OPTIONS = ("steps", "batch_size", "lr", "seed", "schedule", "width", "layers", "soft")
+TRAIN_OPTIONS = ("steps", "batch_size", "lr", "seed", "schedule", "width", "layers", "soft", "eval_every")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -328,6 +328,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=int, help="mask, edit: the BERT's hidden size (default 128)")
     t.add_argument("--layers", type=int, help="mask, edit: the BERT's layers (default 4)")
     t.add_argument("--soft", type=float, help="mask, edit: weight in [0, 1] of the exact posterior as a target")
+    t.add_argument(
+        "--eval-every", type=int, help="mask, edit: steps between points of the valid-rate curve (default 0: none)"
+    )
     t.add_argument("--small", action="store_true", help="tiny network (tests)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_train)

@@ -105,6 +105,12 @@ class Prediction:
         """(B, l, V) each position's distribution (the marginals, where x̂_0 is drawn as a whole)."""
         raise NotImplementedError
 
+    def sample_hidden(
+        self, x_t: torch.Tensor, mask: int, generator: torch.Generator, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """x̂_0 (B, l) for the mask process: drawn at the hidden positions (x_t = mask), x_t's tokens elsewhere."""
+        return torch.where(x_t == mask, self.sample(generator, temperature), x_t)
+
 
 def categorical(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """One draw per row of p (N, V), non-negative weights, by the inverse CDF: index i with
@@ -153,6 +159,56 @@ class Factorized(Prediction):
         q = q / q.sum(-1, keepdim=True).clamp_min(1e-30)
         other = categorical(q.view(-1, v), generator).view(b, n)
         return torch.where(differ, other, x_t)
+
+
+KNOWN_LOGIT = -1e4  # a known position's logit of every token but its own, in a dense view
+
+
+@dataclass
+class HiddenFactorized(Prediction):
+    """Independent per-position categoricals where only the hidden positions of x_t are uncertain (the
+    mask process): `logits` (H, V) for some hidden positions, `index` (B, l) the row of `logits` of each
+    hidden position of x_t (rows may be shared by equal inputs), −1 at the visible ones, which are x_t's."""
+
+    x_t: torch.Tensor
+    logits: torch.Tensor
+    index: torch.Tensor
+
+    def chunk(self, n: int) -> list[HiddenFactorized]:
+        """The batch split in n (core.Batched); the rows of `logits` are shared."""
+        return [HiddenFactorized(x, self.logits, i) for x, i in zip(self.x_t.chunk(n), self.index.chunk(n))]
+
+    def _hidden_probs(self, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.index >= 0
+        return hidden, torch.softmax(self.logits.float() / temperature, -1)[self.index[hidden]]
+
+    def sample(self, generator, temperature=1.0):
+        hidden, p = self._hidden_probs(temperature)
+        out = self.x_t.clone()
+        out[hidden] = categorical(p, generator)
+        return out
+
+    def sample_hidden(self, x_t, mask, generator, temperature=1.0):
+        return self.sample(generator, temperature)
+
+    def position_probs(self, V, temperature=1.0):
+        hidden, p = self._hidden_probs(temperature)
+        out = torch.zeros(*self.x_t.shape, V, device=p.device)
+        out[hidden] = p
+        seen = ~hidden
+        out[seen] = out[seen].scatter(1, self.x_t[seen].unsqueeze(1), 1.0)
+        return out
+
+    def dense_logits(self) -> torch.Tensor:
+        """(B, l, V) logits: the network's at hidden positions; 0 for x_t's token, KNOWN_LOGIT for the others
+        at visible ones."""
+        hidden = self.index >= 0
+        out = torch.full((*self.x_t.shape, self.logits.shape[-1]), KNOWN_LOGIT, device=self.logits.device)
+        out = out.to(self.logits.dtype)
+        out[hidden] = self.logits[self.index[hidden]]
+        seen = ~hidden
+        out[seen] = out[seen].scatter(1, self.x_t[seen].unsqueeze(1), 0.0)
+        return out
 
 
 @dataclass
@@ -284,7 +340,7 @@ class MaskReverse:
 
     def predict_x0(self, posterior, x_t, t, s, generator):
         pred = posterior(x_t, t)
-        x0 = torch.where(x_t == self.mask, pred.sample(generator, self.temperature), x_t)  # visible stays
+        x0 = pred.sample_hidden(x_t, self.mask, generator, self.temperature)  # visible stays
         if self.sampler in ("confidence", "margin"):  # (one rule object serves one run: step t comes next)
             self._last["scores"] = _scores(pred, x0, self.mask, self.temperature, self.sampler)
         return x0

@@ -159,14 +159,17 @@ class TextProcess(Process):
         vocab = text.vocab(data_name)
         model, _ = text_model(self.name, data_name, device)
         g = make_generator(seed + 1, device)
+
+        def logits(x: torch.Tensor, variant: str, t: int = 0) -> torch.Tensor:  # as udm's rules evaluate it
+            with textmodel.sampling_precision(x.device):
+                return textmodel.char_logits(model, x, vocab, variant, t).float()
+
         if choice.sampler == reference.MASK:
             x = torch.full((n, vocab.length), vocab.MASK, device=device)
-            return reference.amused_steps(
-                lambda x: textmodel.char_logits(model, x, vocab, "mask"), x, vocab.MASK, steps, g
-            )
+            return reference.amused_steps(lambda x: logits(x, "mask"), x, vocab.MASK, steps, g)
         _, x, _ = start(TextRequest(process="edit", data=data_name, n=n, seed=seed), device)
         return reference.discrete_ddim_steps(
-            lambda x, t: textmodel.char_logits(model, x, vocab, "edit-v1", t),
+            lambda x, t: logits(x, "edit-v1", t),
             x,
             steps,
             choice.sampler.endswith("+loo"),

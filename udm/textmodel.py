@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as nnf
 
-from . import discrete, nets, text
+from . import core, discrete, judge, nets, text
 
 PROCESSES: tuple[str, ...] = ("mask", "edit")
 
@@ -42,13 +43,46 @@ def input_ids(x_t: torch.Tensor, vocab: text.Vocab, variant: str, t: torch.Tenso
     return torch.cat([tok.view(-1, 1), ids], 1)
 
 
+def _multiplies_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AMX or AVX-512 BF16); elsewhere bfloat16 is emulated and slow."""
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+# Sampling runs the BERTs in bfloat16 where the CPU multiplies it natively: about twice as quick, and the
+# valid-word rates do not move beyond their sampling noise (docs/figures.md). Set False for float32 throughout.
+BFLOAT16_ON_CPU = _multiplies_bfloat16()
+
+
+@contextmanager
+def sampling_precision(device: torch.device):
+    """Autocast to bfloat16 for a network evaluation on a CPU that multiplies it natively; else nothing."""
+    if device.type == "cpu" and BFLOAT16_ON_CPU:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
 def char_logits(model, x_t: torch.Tensor, vocab: text.Vocab, variant: str, t: torch.Tensor | int = 0) -> torch.Tensor:
     """(B, l, V) logits over the characters at each position."""
-    ids = input_ids(x_t, vocab, variant, t)
-    logits = model(input_ids=ids).logits
-    if variant != "mask":
-        logits = logits[:, 1:]
+    if variant == "mask":
+        return mask_prediction(model, x_t, vocab).dense_logits()
+    logits = model(input_ids=input_ids(x_t, vocab, variant, t)).logits[:, 1:]
     return logits[..., n_special(vocab.length) :]
+
+
+def mask_prediction(model, x_t: torch.Tensor, vocab: text.Vocab) -> discrete.HiddenFactorized:
+    """The mask model's q(x_0 | x_t), computed where it can differ: the network runs once per distinct row
+    of x_t (every row of an all-[MASK] start is the same) and its head only at the hidden positions; a
+    visible position is its own token, the true q(x_0^i | x_t) = δ(x_t^i) (the head is never trained there)."""
+    rows, inverse = torch.unique(x_t, dim=0, return_inverse=True)
+    hidden = rows == vocab.MASK
+    states = model.bert(input_ids=input_ids(rows, vocab, "mask")).last_hidden_state
+    logits = model.cls(states[hidden])[:, n_special(vocab.length) :]
+    index = torch.full(rows.shape, -1, dtype=torch.long, device=x_t.device)
+    index[hidden] = torch.arange(len(logits), device=x_t.device)
+    return discrete.HiddenFactorized(x_t, logits, index[inverse])
 
 
 @dataclass(frozen=True)
@@ -59,8 +93,11 @@ class NeuralPosterior:
     vocab: text.Vocab
     variant: str  # "mask", "edit-v1" or "edit-v2"
 
-    def __call__(self, x_t: torch.Tensor, t: int) -> discrete.Factorized:
-        return discrete.Factorized(char_logits(self.model, x_t, self.vocab, self.variant, t))
+    def __call__(self, x_t: torch.Tensor, t: int) -> discrete.Prediction:
+        with sampling_precision(x_t.device):
+            if self.variant == "mask":
+                return mask_prediction(self.model, x_t, self.vocab)
+            return discrete.Factorized(char_logits(self.model, x_t, self.vocab, self.variant, t))
 
 
 def bert(vocab: text.Vocab, process: str, small: bool = False, width: int = 128, layers: int = 4):
@@ -98,6 +135,7 @@ class TextTrainConfig:
     width: int = 128  # BERT hidden size (heads of 32)
     layers: int = 4
     soft: float = 0.0  # weight of the exact posterior's marginals over the training list as a target
+    eval_every: int = 0  # steps between points of the valid-rate curve (0: none)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.soft <= 1.0:
@@ -107,6 +145,8 @@ class TextTrainConfig:
         text.check_name(self.data)
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be ≥ 1")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be ≥ 0, got {self.eval_every}")
 
 
 def loss(model, x0: torch.Tensor, vocab: text.Vocab, process: str, soft: float = 0.0, exact=None) -> torch.Tensor:
@@ -159,6 +199,14 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
         prior = torch.full((len(x0),), 1.0 / len(x0))
         posteriors = {v: discrete.ExactPosterior(x0, prior, v, mask=vocab.MASK) for v in ("mask", "edit-v1", "edit-v2")}
         exact = posteriors.__getitem__
+    curve: list[dict[str, Any]] = []
+
+    def point(model, step: int, seconds: float) -> None:
+        scores = judge.word_scores(cfg.data, sample_words(model, vocab, cfg.process, CURVE_SAMPLES))
+        curve.append({"steps": step, "seconds": round(seconds, 1), **{k: round(v, 4) for k, v in scores.items()}})
+        if progress:
+            print(f"  step {step}, {seconds:.0f} s: {CURVE_RULE} valid {scores['valid']:.3f}", flush=True)
+
     model, summary, acc = fit(
         bert(vocab, cfg.process, cfg.small, cfg.width, cfg.layers),
         lambda m, batch: loss(m, batch, vocab, cfg.process, cfg.soft, exact),
@@ -166,6 +214,8 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
         cfg,
         f"train {cfg.process} {cfg.data}",
         progress,
+        every=cfg.eval_every,
+        on_eval=point,
     )
     if acc.is_main_process:
         from transformers.utils import logging
@@ -182,9 +232,29 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
             "train": {**asdict(cfg), **summary, "seconds_total": round(time.time() - start, 1)},
             "held_out": held,
         }
+        if curve:
+            meta["curve"] = {"rule": CURVE_RULE, "samples": CURVE_SAMPLES, "points": curve}
         (out / "udm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         write_card(out)
     return summary
+
+
+CURVE_RULE, CURVE_SAMPLES = "improved", 1000  # the valid-rate curve recorded during training
+
+
+@torch.no_grad()
+def sample_words(model, vocab: text.Vocab, process: str, n: int, rule: str = CURVE_RULE, seed: int = 0) -> list[str]:
+    """n words from the network by one of the post's rules, from all-[MASK] (mask) or random tokens (edit)."""
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed)
+    if process == "mask":
+        x = torch.full((n, vocab.length), vocab.MASK, device=device)
+        reverse, variant = discrete.MaskReverse(rule, vocab.MASK), "mask"
+    else:
+        x = torch.randint(0, vocab.V, (n, vocab.length), generator=g, device=device)
+        reverse, variant = discrete.EditReverse(rule, vocab.V), "edit-v1" if rule == "naive" else "edit-v2"
+    plan = discrete.plan(NeuralPosterior(model, vocab, variant), reverse, x, vocab.length, g)
+    return vocab.decode(core.last(plan.steps()).x_s.cpu())
 
 
 @torch.no_grad()
@@ -244,6 +314,19 @@ def write_card(folder: Path) -> None:
     lines.append("|" + " --- |" * (len(variants) + 1))
     for t in range(1, meta["length"] + 1):
         lines.append(f"| {t} | " + " | ".join(f"{meta['held_out'][f'{v} t={t}']:.3f}" for v in variants) + " |")
+    if "curve" in meta:
+        c = meta["curve"]
+        lines += [
+            "",
+            f"## Valid rate against training time ({c['rule']} rule, {c['samples']} samples, EMA weights)",
+            "",
+            "| steps | training s | valid | novel-valid | distinct |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {p['steps']} | {p['seconds']:.0f} | {p['valid']:.3f} | {p['novel_valid']:.3f} | {p['distinct']:.3f} |"
+            for p in c["points"]
+        ]
     quality = folder / "quality.json"
     if quality.is_file():
         q = json.loads(quality.read_text())
@@ -257,7 +340,7 @@ def write_card(folder: Path) -> None:
 def _options(train: dict[str, Any]) -> str:
     """The command-line options that rebuild a checkpoint trained with other than the default settings."""
     default = asdict(default_config(train["process"], train["data"]))
-    keys = ("steps", "batch_size", "lr", "seed", "width", "layers", "soft")
+    keys = ("steps", "batch_size", "lr", "seed", "width", "layers", "soft", "eval_every")
     return "".join(f" --{k.replace('_', '-')} {train[k]}" for k in keys if k in train and train[k] != default[k])
 
 

@@ -73,8 +73,19 @@ def _batches(loader: DataLoader):
         yield from loader
 
 
-def fit(model: torch.nn.Module, loss_fn, x0: torch.Tensor, cfg, desc: str, progress: bool = True):
+def fit(
+    model: torch.nn.Module,
+    loss_fn,
+    x0: torch.Tensor,
+    cfg,
+    desc: str,
+    progress: bool = True,
+    every: int = 0,
+    on_eval=None,
+):
     """The shared loop: AdamW, warm-up + cosine decay, gradient clipping, EMA. `loss_fn(model, batch)`.
+    With `every` > 0, `on_eval(model, step, seconds)` runs after every `every` steps (and after the last)
+    on the EMA weights in eval mode; its time is not counted as training time.
 
     Returns (the unwrapped model carrying the EMA weights, summary, accelerator)."""
     from accelerate import Accelerator
@@ -88,9 +99,9 @@ def fit(model: torch.nn.Module, loss_fn, x0: torch.Tensor, cfg, desc: str, progr
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=3 / 4)
     ema.to(acc.device)
 
-    start, smooth, batches = time.time(), None, _batches(loader)
+    start, smooth, batches, paused = time.time(), None, _batches(loader), 0.0
     bar = tqdm(range(cfg.steps), disable=not (progress and acc.is_local_main_process), desc=desc)
-    for _ in bar:
+    for i in bar:
         (batch,) = next(batches)
         loss = loss_fn(model, batch)
         acc.backward(loss)
@@ -101,13 +112,31 @@ def fit(model: torch.nn.Module, loss_fn, x0: torch.Tensor, cfg, desc: str, progr
         ema.step(model.parameters())
         smooth = loss.item() if smooth is None else 0.99 * smooth + 0.01 * loss.item()
         bar.set_postfix(loss=f"{smooth:.4f}")
-    summary = {"steps": cfg.steps, "seconds": round(time.time() - start, 1), "final_loss_ema": round(smooth, 5)}
+        if on_eval is not None and every > 0 and ((i + 1) % every == 0 or i + 1 == cfg.steps):
+            paused += _evaluate_ema(acc.unwrap_model(model), ema, on_eval, i + 1, time.time() - start - paused)
+    seconds = time.time() - start - paused
+    summary = {"steps": cfg.steps, "seconds": round(seconds, 1), "final_loss_ema": round(smooth, 5)}
     acc.wait_for_everyone()
     final = acc.unwrap_model(model)
     ema.copy_to(final.parameters())
     summary["parameters"] = sum(p.numel() for p in final.parameters())
     summary["device"] = str(acc.device)
     return final.eval(), summary, acc
+
+
+def _evaluate_ema(model: torch.nn.Module, ema, on_eval, step: int, seconds: float) -> float:
+    """Run `on_eval` on the EMA weights, then put the training weights back; returns the time it took."""
+    begun = time.time()
+    ema.store(model.parameters())
+    ema.copy_to(model.parameters())
+    model.eval()
+    try:
+        with torch.no_grad():
+            on_eval(model, step, seconds)
+    finally:
+        model.train()
+        ema.restore(model.parameters())
+    return time.time() - begun
 
 
 def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
