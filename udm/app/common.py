@@ -12,7 +12,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,24 +156,17 @@ def kept_indices(n_steps: int, limit: int = MAX_FRAMES) -> set[int]:
     return {round(i * (n_steps - 1) / (limit - 1)) for i in range(limit)}
 
 
-# The animation's frames are drawn while the run samples, on a thread of their own: drawing and Pillow's
-# resizing release the GIL, so they use the time a core waits between the network's operations.
-_DRAWING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="udm-animation")
-
-
 @dataclass
 class Trajectory:
     """Frames of one run, each a label and a few small tensors (float16, data space: x_t, x̂_0, … of one
-    or more samplers) drawn on demand by `render`; each frame of the animation is drawn as it is added."""
+    or more samplers) drawn on demand by `render`."""
 
     render: Callable[[torch.Tensor], Image.Image]
     frames: list[tuple[str, tuple[torch.Tensor, ...]]] = field(default_factory=list)
     columns: str = "x_t, guess of x_0"  # what the animation's pictures are, named on every frame
-    _drawn: list[Future] = field(default_factory=list, repr=False, compare=False)
 
     def add(self, label: str, *xs: torch.Tensor) -> None:
         self.frames.append((label, tuple(x.half() for x in xs)))
-        self._drawn.append(_DRAWING.submit(self._animation_frame, len(self.frames) - 1))
 
     def picture(self, k: int) -> tuple:
         """(label, one picture per tensor) of frame k."""
@@ -188,10 +180,7 @@ class Trajectory:
 
     def gif(self) -> str:
         """Write the animation (the frame's pictures side by side) to a temporary GIF and return its path."""
-        drawn, self._drawn = self._drawn, []  # the drawings are not kept with the trajectory
-        if len(drawn) != len(self.frames):  # frames set without `add`
-            return write_gif([self._animation_frame(k) for k in range(len(self.frames))])
-        return write_gif([f.result() for f in drawn])
+        return write_gif([self._animation_frame(k) for k in range(len(self.frames))])
 
 
 def write_gif(frames: list[Image.Image]) -> str:
