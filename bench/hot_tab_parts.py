@@ -11,8 +11,7 @@ import argparse
 import statistics
 import time
 
-import torch
-
+from bench.app_latency import _floor
 from udm import core
 from udm import hot_pipeline as pipeline
 from udm.app import hot
@@ -34,13 +33,7 @@ def loop() -> float:
 
 
 def floor() -> float:
-    net = pipeline.hot_model("mnist28").posterior.eps_model
-    x, t = torch.randn(16, 1, 28, 28), torch.full((16,), 500)
-    with torch.no_grad():
-        start = time.perf_counter()
-        for _ in range(50):
-            net(x, t)
-    return time.perf_counter() - start
+    return _floor(pipeline.hot_model("mnist28").posterior.eps_model)
 
 
 def main() -> None:
