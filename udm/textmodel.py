@@ -65,10 +65,11 @@ def sampling_precision(device: torch.device):
 
 
 def char_logits(model, x_t: torch.Tensor, vocab: text.Vocab, variant: str, t: torch.Tensor | int = 0) -> torch.Tensor:
-    """(B, l, V) logits over the characters at each position."""
-    if variant == "mask":
-        return mask_prediction(model, x_t, vocab).dense_logits()
-    logits = model(input_ids=input_ids(x_t, vocab, variant, t)).logits[:, 1:]
+    """(B, l, V) logits over the characters at each position: the whole network's answer (training, and the
+    reference schedulers; the samplers ask `NeuralPosterior`)."""
+    logits = model(input_ids=input_ids(x_t, vocab, variant, t)).logits
+    if variant != "mask":
+        logits = logits[:, 1:]
     return logits[..., n_special(vocab.length) :]
 
 
