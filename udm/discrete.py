@@ -188,16 +188,8 @@ class HiddenFactorized(Prediction):
         out[hidden] = categorical(p, generator)
         return out
 
-    def sample_hidden(self, x_t, mask, generator, temperature=1.0):
-        return self.sample(generator, temperature)
-
     def position_probs(self, V, temperature=1.0):
-        hidden, p = self._hidden_probs(temperature)
-        out = torch.zeros(*self.x_t.shape, V, device=p.device)
-        out[hidden] = p
-        seen = ~hidden
-        out[seen] = out[seen].scatter(1, self.x_t[seen].unsqueeze(1), 1.0)
-        return out
+        return torch.softmax(self.dense_logits().float() / temperature, -1)  # a visible position: its token, 1
 
     def dense_logits(self) -> torch.Tensor:
         """(B, l, V) logits: the network's at hidden positions; 0 for x_t's token, KNOWN_LOGIT for the others

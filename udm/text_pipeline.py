@@ -86,9 +86,7 @@ def exact(process: str, name: str, variant: str) -> discrete.ExactPosterior:
 
 
 def variant(req: TextRequest) -> str:
-    if req.process == "mask":
-        return "mask"
-    return "edit-v1" if req.sampler == "naive" else "edit-v2"
+    return textmodel.variant_of(req.process, req.sampler)
 
 
 def posterior(req: TextRequest, device: str | None = None) -> discrete.Posterior:

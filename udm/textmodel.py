@@ -243,6 +243,13 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
 CURVE_RULE, CURVE_SAMPLES = "improved", 1000  # the valid-rate curve recorded during training
 
 
+def variant_of(process: str, rule: str) -> str:
+    """The corruption a rule's posterior is asked about: mask, or the edit model's v1 (naive) / v2 (the others)."""
+    if process == "mask":
+        return "mask"
+    return "edit-v1" if rule == "naive" else "edit-v2"
+
+
 @torch.no_grad()
 def sample_words(model, vocab: text.Vocab, process: str, n: int, rule: str = CURVE_RULE, seed: int = 0) -> list[str]:
     """n words from the network by one of the post's rules, from all-[MASK] (mask) or random tokens (edit)."""
@@ -250,11 +257,11 @@ def sample_words(model, vocab: text.Vocab, process: str, n: int, rule: str = CUR
     g = torch.Generator(device=device).manual_seed(seed)
     if process == "mask":
         x = torch.full((n, vocab.length), vocab.MASK, device=device)
-        reverse, variant = discrete.MaskReverse(rule, vocab.MASK), "mask"
+        reverse = discrete.MaskReverse(rule, vocab.MASK)
     else:
         x = torch.randint(0, vocab.V, (n, vocab.length), generator=g, device=device)
-        reverse, variant = discrete.EditReverse(rule, vocab.V), "edit-v1" if rule == "naive" else "edit-v2"
-    plan = discrete.plan(NeuralPosterior(model, vocab, variant), reverse, x, vocab.length, g)
+        reverse = discrete.EditReverse(rule, vocab.V)
+    plan = discrete.plan(NeuralPosterior(model, vocab, variant_of(process, rule)), reverse, x, vocab.length, g)
     return vocab.decode(core.last(plan.steps()).x_s.cpu())
 
 
