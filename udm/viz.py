@@ -104,18 +104,33 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def titled(image: Image.Image, title: str, size: int = 13, below: bool = False) -> Image.Image:
+def titled(image: Image.Image, title: str | Sequence[str], size: int = 13, below: bool = False) -> Image.Image:
     """The image with a band holding `title` above it (or below: clear of a viewer's own label in the
-    top-left corner); ASCII is safe in the default font."""
-    font = _font(size)
+    top-left corner); ASCII is safe in the default font. A title given in pieces is drawn piece by piece,
+    each kept once drawn (an animation's frames share all but their first piece)."""
     band = size + 6
     mode = image.mode if image.mode in ("L", "RGB") else "RGB"
-    white = 255 if mode == "L" else (255, 255, 255)
-    width = max(image.width, int(font.getlength(title)) + 6)
-    out = Image.new(mode, (width, image.height + band), white)
+    pieces = [_text(t, size, mode) for t in ([title] if isinstance(title, str) else title)]
+    width = 3 + sum(t.width for t in pieces)
+    out = Image.new(mode, (max(image.width, width), image.height + band), 255 if mode == "L" else WHITE)
     out.paste(image.convert(mode), (0, 0 if below else band))
-    text_y = image.height + 2 if below else 2
-    ImageDraw.Draw(out).text((3, text_y), title, fill=0 if mode == "L" else (40, 40, 40), font=font)
+    x, y = 3, image.height + 2 if below else 2
+    for t in pieces:
+        out.paste(t, (x, y))
+        x += t.width
+    return out
+
+
+WHITE = (255, 255, 255)
+
+
+@lru_cache(maxsize=1024)
+def _text(title: str, size: int, mode: str) -> Image.Image:
+    """`title` drawn on white, band high (the same glyphs `ImageDraw.text` puts on the band): kept, as a
+    trajectory's labels come back on every scrub, play and animation of it."""
+    font = _font(size)
+    out = Image.new(mode, (round(font.getlength(title)), size + 4), 255 if mode == "L" else WHITE)
+    ImageDraw.Draw(out).text((0, 0), title, fill=0 if mode == "L" else (40, 40, 40), font=font)
     return out
 
 

@@ -23,7 +23,7 @@ from .. import viz
 
 MAX_FRAMES = 100  # frames kept per run for the scrub slider and the GIF
 GIF_WIDTH = 520  # an animation frame's pictures at most this wide (halved by nearest neighbour): a few MB
-STREAM_EVERY = 0.25  # seconds between streamed frames
+STREAM_EVERY = 0.4  # seconds between streamed frames: each costs ~25 ms of pictures and messaging on this CPU
 _GIF_DIR = Path(tempfile.gettempdir()) / "udm-gifs"  # created on first use, not at import
 _last_sweep = 0.0  # when _forget_old_files last looked through _GIF_DIR
 
@@ -176,16 +176,24 @@ class Trajectory:
     def _animation_frame(self, k: int) -> Image.Image:
         label, *pictures = self.picture(k)
         both = viz.shrink(viz.side_by_side(*pictures), GIF_WIDTH)
-        return viz.titled(both, f"{label}   (left to right: {self.columns})", below=True)
+        return viz.titled(both, (label, f"   (left to right: {self.columns})"), below=True)
 
     def gif(self) -> str:
-        """Write the animation (the frame's pictures side by side) to a temporary GIF and return its path."""
-        return write_gif([self._animation_frame(k) for k in range(len(self.frames))])
+        """Write the animation (the frame's pictures side by side; at most GIF_FRAMES of the frames, evenly
+        spread) to a temporary GIF and return its path."""
+        kept = sorted(kept_indices(len(self.frames), GIF_FRAMES))
+        return write_gif([self._animation_frame(k) for k in kept], len(self.frames))
 
 
-def write_gif(frames: list[Image.Image]) -> str:
-    """An animation of `frames` in a temporary GIF (removed after an hour); its path."""
-    return _new_file(".gif", viz.gif_bytes(frames))
+GIF_FRAMES = 25  # frames of a run's animation: each costs drawing and encoding, and ~60 kB of GIF
+GIF_MS = 80  # ms a step shows in the animation when it has all of them; fewer frames show longer each (≤ 200)
+
+
+def write_gif(frames: list[Image.Image], steps: int | None = None) -> str:
+    """An animation of `frames` (standing for `steps` frames, the same length of animation) in a temporary
+    GIF (removed after an hour); its path."""
+    ms = min(200, round(GIF_MS * (steps or len(frames)) / max(1, len(frames))))
+    return _new_file(".gif", viz.gif_bytes(frames, ms=ms))
 
 
 def image_file(img: Image.Image) -> str:
@@ -241,7 +249,10 @@ def event(fn):
     """
 
     def convert(out):
-        return tuple(_as_file(x) for x in out) if isinstance(out, tuple) else _as_file(out)
+        if not isinstance(out, tuple):
+            return _as_file(out)
+        files: dict[int, object] = {}  # one picture given twice in a message is written once
+        return tuple(files[id(x)] if id(x) in files else files.setdefault(id(x), _as_file(x)) for x in out)
 
     if inspect.isgeneratorfunction(fn):
 

@@ -81,6 +81,9 @@ def generate(dataset, model, sampler, steps, eta, seed, n, progress=gr.Progress(
             yield xt, x0, label, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     seconds = time.perf_counter() - start
     label, xt, x0 = traj.picture(-1)
+    samples = _picture(req.data, pipeline.to_data(req.data, final))
+    if torch.equal(final, step.x0_hat):  # the last guess is the sample (every rule's step to s = 0): one picture
+        x0 = samples
     info = (
         f"{req.sampler}, {req.steps} steps, {req.n} samples, seed {req.seed}: {seconds:.2f} s, "
         f"{req.steps} network evaluations."
@@ -89,7 +92,7 @@ def generate(dataset, model, sampler, steps, eta, seed, n, progress=gr.Progress(
         xt,
         x0,
         info,
-        _picture(req.data, pipeline.to_data(req.data, final)),
+        samples,
         traj.gif(),
         traj,
         scrub_slider(len(traj.frames)),
