@@ -31,6 +31,30 @@ def test_noise_is_hot_diffusions_forward(schedule):
         torch.testing.assert_close(fwd.noise_from(x0, fwd.sample(x0, s, eps), s), eps, rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "blocks,T,gaussian,sigma",
+    [
+        (("blur",), 50, True, 0.0),
+        (("blur", "fade"), 1000, True, 0.0),
+        (("fade",), 20, False, 0.3),
+        (("mask",), 50, False, 0.1),
+    ],
+)
+def test_a_training_batch_of_timesteps_is_drawn_as_each_t_alone(blocks, T, gaussian, sigma):
+    """The batched degradations (one call for a batch of t's) give what one call per t gives."""
+    x0 = torch.rand(48, 1, 14, 14, generator=G())
+    eps = torch.randn(48, 1, 14, 14, generator=G(1))
+    t = torch.randint(1, T + 1, (48,), generator=G(2))
+    composed = lab.Composed(blocks, T, make("linear", T) if gaussian else None, sigma)
+    torch.testing.assert_close(
+        composed.sample(x0, t, eps), core.per_timestep(composed.sample, x0, t, eps), rtol=0, atol=1e-6
+    )
+    if len(blocks) == 1 and not gaussian:
+        ref = cold.ColdForward(cold.Degradation(blocks[0], T), sigma)
+        torch.testing.assert_close(ref.sample(x0, t, eps), core.per_timestep(ref.sample, x0, t, eps), rtol=0, atol=1e-6)
+        torch.testing.assert_close(composed.sample(x0, t, eps), ref.sample(x0, t, eps), rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("block,sigma", [("fade", 0.0), ("blur", 0.0), ("blur", 0.2), ("pixelate", 0.1), ("mask", 0.0)])
 def test_deterministic_blocks_are_cold_diffusions_forward(block, sigma):
     fwd = lab.forward_of(lab.Spec("mnist28", (block,), sigma=sigma, T=50))

@@ -89,6 +89,18 @@ def test_edit_rules_copy_t_minus_s_of_the_differing_positions(rule):
         assert changed.sum(1).eq(step.t - step.s).all() and not (changed & (step.x0_hat == step.x_t)).any()
 
 
+def test_the_edit_confidence_order_scores_its_draw_with_the_probabilities_it_drew_from():
+    x = torch.randint(0, V, (32, 5), generator=G(2))
+    pred = _Noisy()(x, 3)
+    draw = pred.sample_differing(x, 3, G(3))
+    p = pred.position_probs(V)
+    assert p is pred.position_probs(V)  # one softmax per step, not one per use
+    assert torch.allclose(p, torch.softmax(pred.logits, -1))
+    assert torch.allclose(pred.position_probs(V, 0.5), torch.softmax(pred.logits / 0.5, -1))
+    scores = discrete._scores(pred, draw, V, 1.0, "confidence")
+    assert torch.equal(scores, p.gather(2, draw.unsqueeze(2)).squeeze(2))
+
+
 # ---------------------------------------------------------------- exact posterior: exactness and validity
 WORDS = _words("ab", "ac", "db", "dc")
 PRIOR = torch.tensor([0.45, 0.05, 0.2, 0.3])  # position 2 is b with 0.65: confidence reveals it first when drawn

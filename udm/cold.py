@@ -94,22 +94,36 @@ def _pixel_sizes(n: int) -> list[int]:
     return sizes
 
 
-def _blur(x0: torch.Tensor, t: int, T: int) -> torch.Tensor:
+def _per_example(t: int | torch.Tensor, x0: torch.Tensor) -> int | torch.Tensor:
+    """t as it broadcasts against x_0 (B, C, H, W): an int stays, a (B,) tensor becomes (B, 1, 1, 1) in
+    float64 (what arithmetic on an int gives, before it meets the image)."""
+    return t if isinstance(t, int) else t.to(x0.device, torch.float64).view(-1, 1, 1, 1)
+
+
+def _blur(x0: torch.Tensor, t: int | torch.Tensor, T: int) -> torch.Tensor:
     """Gaussian blur of std growing geometrically over BLUR_RANGE, exact in the DCT basis (mirrored borders)."""
     lo, hi = BLUR_RANGE
-    std = lo * (hi / lo) ** ((t - 1) / max(1, T - 1))
+    t = _per_example(t, x0)
+    scale = lo * (hi / lo) ** ((t - 1) / max(1, T - 1)) * math.pi  # std·π: a number, or (B, 1, 1, 1)
     h, w = x0.shape[-2:]
     dh, dw = _dct(h).to(x0.device), _dct(w).to(x0.device)
-    fh = torch.exp(-0.5 * (std * math.pi * torch.arange(h, device=x0.device) / h) ** 2)
-    fw = torch.exp(-0.5 * (std * math.pi * torch.arange(w, device=x0.device) / w) ** 2)
+    if isinstance(scale, torch.Tensor):
+        scale = scale.to(x0.dtype)
+        fh = torch.exp(-0.5 * (scale * torch.arange(h, device=x0.device).view(1, 1, h, 1) / h) ** 2)
+        fw = torch.exp(-0.5 * (scale * torch.arange(w, device=x0.device).view(1, 1, 1, w) / w) ** 2)
+    else:
+        fh = torch.exp(-0.5 * (scale * torch.arange(h, device=x0.device) / h) ** 2)[:, None]
+        fw = torch.exp(-0.5 * (scale * torch.arange(w, device=x0.device) / w) ** 2)[None]
     spec = dh @ x0 @ dw.T
-    return dh.T @ (spec * fh[:, None] * fw[None]) @ dw
+    return dh.T @ (spec * fh * fw) @ dw
 
 
-def _mask(x0: torch.Tensor, t: int, T: int) -> torch.Tensor:
+def _mask(x0: torch.Tensor, t: int | torch.Tensor, T: int) -> torch.Tensor:
     """Hide the pixels nearest the centre first, a growing disc (hidden pixels are MASK_VALUE)."""
     order = _centre_order(*x0.shape[-2:]).to(x0.device)
-    hidden = (order < round(t / T * order.numel())).to(x0.dtype)
+    t = _per_example(t, x0)
+    count = round(t / T * order.numel()) if isinstance(t, int) else torch.round(t / T * order.numel())
+    hidden = (order < count).to(x0.dtype)
     return x0 * (1 - hidden) + MASK_VALUE * hidden
 
 
@@ -122,9 +136,10 @@ def _pixelate(x0: torch.Tensor, t: int, T: int) -> torch.Tensor:
     return (1 - a) * _pool(x0, sizes[k]) + a * _pool(x0, sizes[k + 1])
 
 
-def _fade(x0: torch.Tensor, t: int, T: int) -> torch.Tensor:
+def _fade(x0: torch.Tensor, t: int | torch.Tensor, T: int) -> torch.Tensor:
     """Straight towards the image mean."""
-    u = t / T
+    u = _per_example(t, x0) / T
+    u = u.to(x0.dtype) if isinstance(u, torch.Tensor) else u
     mean = x0.mean(dim=(-2, -1), keepdim=True)
     return (1 - u) * x0 + u * mean
 
@@ -137,6 +152,7 @@ DEGRADE: dict[str, Callable[[torch.Tensor, int, int], torch.Tensor]] = {
     "fade": _fade,
 }
 DEGRADATIONS: tuple[str, ...] = tuple(DEGRADE)
+BATCHED = frozenset({"blur", "mask", "fade"})  # those that also take a (B,) tensor of t's (1 ≤ t ≤ T) at once
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,8 @@ class ColdForward:
         """x_t for an int t, or for a (B,) tensor of per-example timesteps (training batches)."""
         if isinstance(t, int):
             return self.degradation(x0, t) + self.sigma_at(t) * noise
+        if self.degradation.name in BATCHED and bool((t >= 1).all()):  # a training batch, in one go
+            return DEGRADE[self.degradation.name](x0, t, self.T) + self.sigma * noise
         return core.per_timestep(self.sample, x0, t, noise)
 
     def draw(self, x0: torch.Tensor, t: int | torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -126,13 +126,18 @@ class Factorized(Prediction):
     """Independent per-position categoricals (a non-autoregressive network's output): logits (B, l, V)."""
 
     logits: torch.Tensor
+    _kept: dict = field(default_factory=dict, compare=False, repr=False)  # temperature → probabilities
 
     def chunk(self, n: int) -> list[Factorized]:
         """The batch split in n (core.Batched)."""
         return [Factorized(x) for x in self.logits.chunk(n)]
 
     def _probs(self, temperature: float) -> torch.Tensor:
-        return torch.softmax(self.logits.float() / temperature, -1)
+        """The softmax, computed once per temperature: a rule may draw from it and then score its draw."""
+        if temperature not in self._kept:
+            logits = self.logits.float()
+            self._kept[temperature] = torch.softmax(logits if temperature == 1 else logits / temperature, -1)
+        return self._kept[temperature]
 
     def position_probs(self, V, temperature=1.0):
         return self._probs(temperature)

@@ -356,6 +356,16 @@ class Composed:
         if isinstance(t, int):
             a, b = self.coefficients(t)
             return a * self.degrade(x0, t) + b * noise
+        if set(self.blocks) <= cold.BATCHED and bool((t >= 1).all()):  # a training batch, in one go
+            x = x0
+            for block in self.blocks:
+                x = cold.DEGRADE[block](x, t, self.T)
+            if self.schedule is not None:
+                per = (-1,) + (1,) * (x0.dim() - 1)  # (B, 1, …) against points or images
+                a = self.schedule.abar.to(x0.device)[t].to(x0.dtype).view(per)
+                b = self.schedule.bbar.to(x0.device)[t].to(x0.dtype).view(per)
+                return a * x + b * noise
+            return x + self.sigma * noise
         return core.per_timestep(self.sample, x0, t, noise)
 
     def draw(self, x0: torch.Tensor, t: int | torch.Tensor, generator: torch.Generator) -> torch.Tensor:

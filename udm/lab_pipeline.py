@@ -145,8 +145,11 @@ class Training:
         self.config = net_config(spec, small)
         self.net = nets.build(**copy.deepcopy(self.config)).to(self.device).train()
         self.loss = loss_fn(spec, self.x0)
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=LR[spec.kind], weight_decay=0.0)
-        self.ema = EMAModel(self.net.parameters(), decay=EMA_DECAY, use_ema_warmup=True, power=3 / 4)
+        # one list of the parameters, updated tensor by tensor in batches (foreach): a step of a small
+        # network is otherwise half Python, walking its modules and its parameters one at a time
+        self.params = list(self.net.parameters())
+        self.opt = torch.optim.AdamW(self.params, lr=LR[spec.kind], weight_decay=0.0, foreach=True)
+        self.ema = EMAModel(self.params, decay=EMA_DECAY, use_ema_warmup=True, power=3 / 4, foreach=True)
         self.step, self.elapsed, self.smooth = 0, 0.0, None
         self.history: list[tuple[int, float, float]] = []  # (step, seconds, smoothed loss)
         self.batch = min(BATCH[spec.kind], 4 * len(self.x0))
@@ -168,10 +171,10 @@ class Training:
                 group["lr"] = self._lr()
             loss = self.loss(self.net, self.x0[idx])
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(self.params, 1.0, foreach=True)
             self.opt.step()
             self.opt.zero_grad(set_to_none=True)
-            self.ema.step(self.net.parameters())
+            self.ema.step(self.params)
             self.step += 1
             self.smooth = loss.item() if self.smooth is None else 0.95 * self.smooth + 0.05 * loss.item()
             self.elapsed += time.perf_counter() - begin
