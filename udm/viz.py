@@ -111,7 +111,7 @@ def titled(image: Image.Image, title: str | Sequence[str], size: int = 13, below
     band = size + 6
     mode = image.mode if image.mode in ("L", "RGB") else "RGB"
     pieces = [_text(t, size, mode) for t in ([title] if isinstance(title, str) else title)]
-    width = 3 + sum(t.width for t in pieces)
+    width = 6 + sum(t.width for t in pieces)  # 3 px either side
     out = Image.new(mode, (max(image.width, width), image.height + band), 255 if mode == "L" else WHITE)
     out.paste(image.convert(mode), (0, 0 if below else band))
     x, y = 3, image.height + 2 if below else 2
@@ -124,12 +124,13 @@ def titled(image: Image.Image, title: str | Sequence[str], size: int = 13, below
 WHITE = (255, 255, 255)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)  # a few kB each
 def _text(title: str, size: int, mode: str) -> Image.Image:
-    """`title` drawn on white, band high (the same glyphs `ImageDraw.text` puts on the band): kept, as a
-    trajectory's labels come back on every scrub, play and animation of it."""
+    """`title` drawn on white, band high, as wide as its advance (or its ink, where a glyph overhangs):
+    kept, since an animation's frames share all of their titles but the label."""
     font = _font(size)
-    out = Image.new(mode, (round(font.getlength(title)), size + 4), 255 if mode == "L" else WHITE)
+    width = max(round(font.getlength(title)), font.getbbox(title)[2] if title.strip() else 0)
+    out = Image.new(mode, (width, size + 4), 255 if mode == "L" else WHITE)
     ImageDraw.Draw(out).text((0, 0), title, fill=0 if mode == "L" else (40, 40, 40), font=font)
     return out
 
