@@ -337,10 +337,11 @@ class Composed:
     schedule: Schedule | None  # the noise block's ᾱ_t; None: a_t = 1, b_t = σ for t ≥ 1
     sigma: float = 0.0
 
-    def degrade(self, x0: torch.Tensor, t: int) -> torch.Tensor:
-        """D_t(x_0): each deterministic block at strength t, in order (D_0 = identity)."""
+    def degrade(self, x0: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
+        """D_t(x_0): each deterministic block at strength t, in order (D_0 = identity); t may also be a (B,)
+        tensor of t ≥ 1 where every block is batched (`cold.BATCHED`)."""
         x = x0
-        if t > 0:
+        if not isinstance(t, int) or t > 0:
             for b in self.blocks:
                 x = cold.DEGRADE[b](x, t, self.T)
         return x
@@ -357,9 +358,7 @@ class Composed:
             a, b = self.coefficients(t)
             return a * self.degrade(x0, t) + b * noise
         if set(self.blocks) <= cold.BATCHED and bool((t >= 1).all()):  # a training batch, in one go
-            x = x0
-            for block in self.blocks:
-                x = cold.DEGRADE[block](x, t, self.T)
+            x = self.degrade(x0, t)
             if self.schedule is not None:
                 per = (-1,) + (1,) * (x0.dim() - 1)  # (B, 1, …) against points or images
                 a = self.schedule.abar.to(x0.device)[t].to(x0.dtype).view(per)
