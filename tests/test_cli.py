@@ -2,9 +2,11 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from udm.cli import main
 
@@ -78,6 +80,32 @@ def test_train_through_accelerate_writes_a_checkpoint(tmp_path):
     )
     for f in ("model.safetensors", "config.json", "stats.safetensors", "README.md"):
         assert (tmp_path / "ck" / f).is_file()
+
+
+def test_train_continues_from_a_checkpoint_with_init(tmp_path):
+    """--init starts from the saved weights (at lr 0 they come back unchanged, the time table recomputed);
+    the card lists both stages and rebuilds them in one line; a checkpoint of another network is refused."""
+    from safetensors.torch import load_file
+
+    from udm.train import default_config, train
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    cfg = default_config("digits8", small=True, steps=3, batch_size=16, stats_grid=3, stats_per_t=4)
+    train(cfg, first, progress=False)
+    train(replace(cfg, steps=2, lr=0.0, warmup=0, init=str(first)), second, progress=False)
+    weights = "unet/diffusion_pytorch_model.safetensors"
+    a, b = load_file(str(first / weights)), load_file(str(second / weights))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    card = (second / "README.md").read_text()
+    assert "stage 1: steps: 3 × batch 16" in card and "stage 2: steps: 2 × batch 16, AdamW lr 0.0" in card
+    assert "--init checkpoints/b --steps 2 --lr 0.0 --warmup 0 --out checkpoints/b`" in card
+    r = subprocess.run(
+        [sys.executable, "-m", "udm", "train", "--data", "moons", "--small", "--quiet", "--init", str(first)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "differ from this run's" in r.stderr.strip().splitlines()[-1], r.stderr
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,15 @@ def test_a_v_model_gives_the_posterior_its_x0_exactly(t):
     assert distill.v_loss(lambda x, tt: v + 0.1, sch, x_t, torch.full((3,), t), x0).item() > 1e-3 * max(a, b) ** 2
 
 
+def test_the_students_card_names_the_teachers_weights(tiny_checkpoints):
+    folder = tiny_checkpoints / "hot-mnist28-distilled"
+    teacher = json.loads((folder / "config.json").read_text())["teacher"]
+    assert teacher["model"] == "hot-mnist28" and teacher["trained_steps"] == 2  # the tiny teacher's 2 steps
+    assert (
+        "A few-step student of `hot-mnist28` (its weights after 2 training steps)" in (folder / "README.md").read_text()
+    )
+
+
 def test_the_distilled_request_runs_on_the_students_timesteps(tiny_checkpoints):
     times = hp.hot_model("mnist28", "distilled").timesteps
     assert times == (250, 500, 750, 1000)  # the tiny teacher's 4 steps

@@ -145,6 +145,7 @@ def write_card(folder: Path) -> None:
             "- `stats.safetensors`: Analytic-DPM's Monte-Carlo E‖ε_θ(x_t, t)‖²/d for t = 0..T "
             f"({tr.get('stats_grid')} timesteps × {tr.get('stats_per_t')} draws, interpolated) and Var[x_0]."
         ]
+    stages, out = _stages(tr), f"--out checkpoints/{folder.name}"
     lines = [
         f"# {folder.name}",
         "",
@@ -153,12 +154,21 @@ def write_card(folder: Path) -> None:
         "## Training",
         "",
         f"- data: `{cfg['data']}` (training split; see `udm/data.py`)",
-        f"- steps: {tr.get('steps')} × batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')} "
-        f"(warm-up {tr.get('warmup')}, cosine decay), EMA {tr.get('ema_decay')}",
-        f"- time: {tr.get('seconds')} s on `{tr.get('device')}`; final loss (smoothed): {tr.get('final_loss_ema')}",
-        f"- rebuild: `{rebuild} --out checkpoints/{folder.name}`",
-        *extra,
     ]
+    for i, st in enumerate(stages):
+        then = f"stage {i + 1}: " if len(stages) > 1 else ""
+        lines += [
+            f"- {then}steps: {st.get('steps')} × batch {st.get('batch_size')}, AdamW lr {st.get('lr')} "
+            f"(warm-up {st.get('warmup')}, cosine decay), EMA {st.get('ema_decay')}"
+            + (f", from stage {i}'s EMA weights" if i else ""),
+            f"- {then}time: {st.get('seconds')} s on `{st.get('device')}`; "
+            f"final loss (smoothed): {st.get('final_loss_ema')}",
+        ]
+    continued = [
+        f"{rebuild} --init checkpoints/{folder.name} --steps {st['steps']} --lr {st['lr']} --warmup {st['warmup']} {out}"
+        for st in stages[1:]
+    ]
+    lines += [f"- rebuild: `{' && '.join([f'{rebuild} {out}', *continued])}`", *extra]
     quality = folder / "quality.json"
     if quality.is_file():
         q = json.loads(quality.read_text())
@@ -179,6 +189,16 @@ def write_card(folder: Path) -> None:
     if (folder / "samples.png").is_file():
         lines += ["", "![samples](samples.png)"]
     (folder / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def trained_steps(config: dict[str, Any]) -> int:
+    """A checkpoint's training steps (its config.json), over every stage (`--init` continues an earlier run)."""
+    return sum(int(st.get("steps", 0)) for st in _stages(config.get("train", {})))
+
+
+def _stages(tr: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training records of a checkpoint, oldest first (a run continued with `--init` nests the earlier)."""
+    return [*_stages(tr["before"]), tr] if "before" in tr else [tr]
 
 
 def diagnostics_lines(diag: dict[str, Any] | None, heading: str = "## Diagnostics (held-out data)") -> list[str]:

@@ -17,7 +17,19 @@ def _overrides(args: argparse.Namespace, *names: str) -> dict:
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
-TRAIN_OPTIONS = ("steps", "batch_size", "lr", "seed", "schedule", "width", "layers", "soft", "eval_every")
+TRAIN_OPTIONS = (
+    "steps",
+    "batch_size",
+    "lr",
+    "warmup",
+    "init",
+    "seed",
+    "schedule",
+    "width",
+    "layers",
+    "soft",
+    "eval_every",
+)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -323,6 +335,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
+    t.add_argument("--warmup", type=int, help="steps of linear warm-up before the cosine decay")
+    t.add_argument("--init", help="hot: a checkpoint folder whose weights training continues from (same network)")
     t.add_argument("--schedule", help="hot, encoding: linear or cosine")
     t.add_argument("--seed", type=int)
     t.add_argument("--width", type=int, help="mask, edit: the BERT's hidden size (default 128)")

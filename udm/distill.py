@@ -193,13 +193,23 @@ def distill(cfg: DistillConfig, out: Path, *, progress: Callable[[str], None] = 
         "prediction": "v",
         "timesteps": times,
         "sampler": cfg.rule,
-        "teacher": {"model": f"hot-{cfg.teacher}", "sampler": TEACHER_SAMPLER, "steps": cfg.teacher_steps},
+        "teacher": {
+            "model": f"hot-{cfg.teacher}",
+            "sampler": TEACHER_SAMPLER,
+            "steps": cfg.teacher_steps,
+            "trained_steps": checkpoint.trained_steps(teacher_cfg),
+        },
         "train": {**asdict(cfg), **summary},
         "curve": curve,
     }
     checkpoint.save_student(out, student, config)
     write_card(out)
     return summary
+
+
+def _weights(teacher: dict) -> str:
+    """Which of the teacher's weights: a teacher trained on since (`--init`) is not the one distilled."""
+    return f" (its weights after {teacher['trained_steps']:,} training steps)" if "trained_steps" in teacher else ""
 
 
 def write_card(folder: Path) -> None:
@@ -212,7 +222,8 @@ def write_card(folder: Path) -> None:
     lines = [
         f"# {folder.name}",
         "",
-        f"A few-step student of `{teacher['model']}` (trajectory distillation, `udm/distill.py`): the same UNet, "
+        f"A few-step student of `{teacher['model']}`{_weights(teacher)} (trajectory distillation, `udm/distill.py`): "
+        "the same UNet, "
         f"trained from the teacher's weights to predict v = ᾱ_t ε − β̄_t x_0 such that x̂_0 is the end of the "
         f"teacher's path through x_t. Teacher: `{teacher['sampler']}` with {teacher['steps']} steps, from "
         f"{tr['paths']:,} draws of x_T. The student runs on K of the teacher's timesteps "

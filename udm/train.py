@@ -31,6 +31,7 @@ class TrainConfig:
     T: int = 1000
     seed: int = 0
     small: bool = False  # a tiny network, for tests
+    init: str | None = None  # a hot checkpoint folder whose weights training continues from (same network)
     stats_grid: int = 100  # timesteps at which Analytic-DPM's E‖ε‖²/d is estimated
     stats_per_t: int = 4096  # draws per timestep: many for d = 2, fewer for images (each averages d values)
 
@@ -40,6 +41,8 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
         if self.steps < 1 or self.batch_size < 1 or self.T < 2:
             raise ValueError("steps and batch_size must be ≥ 1 and T ≥ 2")
+        if self.warmup < 0:
+            raise ValueError("warmup must be ≥ 0")
 
 
 # Per-dataset defaults: each trains well inside 45 minutes on 2 CPU cores.
@@ -139,23 +142,49 @@ def _evaluate_ema(model: torch.nn.Module, ema, on_eval, step: int, seconds: floa
     return time.time() - begun
 
 
+def _start(cfg: TrainConfig, net: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any] | None]:
+    """(the network to train, the training record of the checkpoint it continues, or None)."""
+    if cfg.init is None:
+        return nets.build(**net), None
+    folder = Path(cfg.init)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"--init {cfg.init}: not a checkpoint folder (no config.json)")
+    saved, before, _ = checkpoint.load(folder)
+    model = nets.build(**net)
+    # a saved UNet holds its sinusoidal time embedding written out as a table (nets.with_time_table);
+    # everything else maps one to one, and the table is recomputed, not learned
+    weights = {k: v for k, v in saved.state_dict().items() if k != "unet.time_proj.weight"}
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    same = {k: before.get(k) for k in ("process", "data", "schedule", "T")}
+    if same != {"process": "hot", "data": cfg.data, "schedule": cfg.schedule, "T": cfg.T} or shapes != {
+        k: v.shape for k, v in weights.items()
+    }:
+        raise ValueError(f"--init {cfg.init}: its process, data, schedule, T or network differ from this run's")
+    model.load_state_dict(weights)
+    return model.train(), before["train"]
+
+
 def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
-    """Train, then save EMA weights, config, Analytic-DPM statistics and a model card to `out`."""
+    """Train (from scratch, or on from `cfg.init`'s weights), then save EMA weights, config, Analytic-DPM
+    statistics and a model card to `out`."""
     torch.manual_seed(cfg.seed)
     x0 = data.training_set(cfg.data, seed=cfg.seed)
     forward = hot.GaussianForward(make(cfg.schedule, cfg.T))
     net = net_config(cfg)
-    model, summary, acc = fit(
-        nets.build(**net), lambda m, b: hot.loss(m, forward, b), x0, cfg, f"train {cfg.data}", progress
-    )
+    start, before = _start(cfg, net)
+    model, summary, acc = fit(start, lambda m, b: hot.loss(m, forward, b), x0, cfg, f"train {cfg.data}", progress)
     if acc.is_main_process:
+        record = {**asdict(cfg), **summary}
+        if before is not None:
+            record["init"] = Path(cfg.init).name  # a name, not the path of this machine
+            record["before"] = before  # the stages before this one, newest last-but-one
         config = {
             "process": "hot",
             "data": cfg.data,
             "schedule": cfg.schedule,
             "T": cfg.T,
             "net": net,
-            "train": {**asdict(cfg), **summary},
+            "train": record,
         }
         checkpoint.save(out, model, config)
         write_stats(out, model)
