@@ -102,3 +102,28 @@ def test_pictures_leave_no_open_files(client):
     for k in range(20):  # each scrub writes two pictures to files of their own
         client.predict(k % 8, api_name="/hot_scrub")
     assert pictures_open() == 0
+
+
+def test_events_run_on_one_torch_thread_off_the_main_thread():
+    """Gradio's worker threads sample on EVENT_THREADS torch threads (quicker there than two); the setting is
+    per thread, so the main thread keeps its own."""
+    import threading
+
+    import torch
+
+    from udm.app.common import EVENT_THREADS, event
+
+    seen = []
+    probe = event(lambda: seen.append(torch.get_num_threads()))
+    main = torch.get_num_threads()
+    worker = threading.Thread(target=probe)
+    worker.start()
+    worker.join()
+    probe()
+    assert EVENT_THREADS == 1 and seen == [1, main]
+    assert torch.get_num_threads() == main
+    seen.clear()
+    trainer = threading.Thread(target=event(threads=0)(lambda: seen.append(torch.get_num_threads())))
+    trainer.start()
+    trainer.join()
+    assert seen == [main]  # a long training run keeps torch's own count

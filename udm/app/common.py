@@ -10,6 +10,7 @@ import io
 import math
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ GIF_WIDTH = 520  # an animation frame's pictures at most this wide (halved by ne
 STREAM_EVERY = 0.4  # seconds between streamed frames: each costs ~25 ms of pictures and messaging on this CPU
 _GIF_DIR = Path(tempfile.gettempdir()) / "udm-gifs"  # created on first use, not at import
 _last_sweep = 0.0  # when _forget_old_files last looked through _GIF_DIR
+
+# Torch's intra-op threads for each event. Gradio runs events on worker threads, and off the main thread
+# torch's two OpenMP threads run the UNet at half speed (docs/figures.md, Speed): one thread is quicker
+# there, and two events at once then share the two cores without oversubscribing them. 0 keeps torch's own.
+EVENT_THREADS = int(os.environ.get("UDM_EVENT_THREADS", "1"))
+_TORCH_THREADS = torch.get_num_threads()  # torch's own count (OMP_NUM_THREADS, or one per core)
 
 # Every event that runs a network draws from one pool of two workers (this CPU has two cores): a user's
 # request waits in the bounded queue rather than piling one more sampling job onto busy cores.
@@ -238,15 +245,29 @@ def _as_text(message: str) -> str:
     return html.escape(message, quote=False)
 
 
-def event(fn):
+def _event_threads(n: int) -> None:
+    """Hold a worker thread's torch to n intra-op threads (a per-thread setting; the main thread, where a
+    script or a test may call an event, keeps its own); 0: torch's default."""
+    if threading.current_thread() is not threading.main_thread():
+        n = n or _TORCH_THREADS
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+
+def event(fn=None, *, threads: int = EVENT_THREADS):
     """Wrap an event function (plain or generator) for Gradio:
 
+    - it runs with `threads` torch threads (EVENT_THREADS; 0: torch's default, for a long training run,
+      which two threads do speed up);
     - a request the library refuses (ValueError) or a missing checkpoint (FileNotFoundError), wherever it
       is raised, even mid-stream, reaches the user as a gr.Error with the library's message;
     - the pictures it returns leave as files of their own. Gradio writes a PIL output to a cache path named
       after its content, in place: two users shown the same picture at the same moment (the defaults, the
       same seed) could be served a half-written file. Files are copied into that cache atomically instead.
     """
+
+    if fn is None:  # @event(threads=…)
+        return functools.partial(event, threads=threads)
 
     def convert(out):
         if not isinstance(out, tuple):
@@ -258,6 +279,7 @@ def event(fn):
 
         @functools.wraps(fn)
         def stream(*args, **kwargs):
+            _event_threads(threads)
             with _refusals_as_errors():
                 for out in fn(*args, **kwargs):
                     yield convert(out)
@@ -266,6 +288,7 @@ def event(fn):
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
+        _event_threads(threads)
         with _refusals_as_errors():
             return convert(fn(*args, **kwargs))
 
