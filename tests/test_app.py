@@ -127,3 +127,15 @@ def test_events_run_on_one_torch_thread_off_the_main_thread():
     trainer.start()
     trainer.join()
     assert seen == [main]  # a long training run keeps torch's own count
+
+    @event
+    def frames():
+        while True:
+            yield torch.get_num_threads()
+
+    stream, counts = frames(), []
+    for _ in range(2):  # Gradio may resume a stream on another worker thread, set to another count
+        hop = threading.Thread(target=lambda: (torch.set_num_threads(main + 1), counts.append(next(stream))))
+        hop.start()
+        hop.join()
+    assert counts == [1, 1]

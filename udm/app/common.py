@@ -283,6 +283,7 @@ def event(fn=None, *, threads: int = EVENT_THREADS):
             with _refusals_as_errors():
                 for out in fn(*args, **kwargs):
                     yield convert(out)
+                    _event_threads(threads)  # resumed, perhaps on another of Gradio's worker threads
 
         return stream
 
