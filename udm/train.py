@@ -154,11 +154,10 @@ def _start(cfg: TrainConfig, net: dict[str, Any]) -> tuple[torch.nn.Module, dict
     # a saved UNet holds its sinusoidal time embedding written out as a table (nets.with_time_table);
     # everything else maps one to one, and the table is recomputed, not learned
     weights = {k: v for k, v in saved.state_dict().items() if k != "unet.time_proj.weight"}
-    shapes = {k: v.shape for k, v in model.state_dict().items()}
-    same = {k: before.get(k) for k in ("process", "data", "schedule", "T")}
-    if same != {"process": "hot", "data": cfg.data, "schedule": cfg.schedule, "T": cfg.T} or shapes != {
-        k: v.shape for k, v in weights.items()
-    }:
+    ours = ("hot", cfg.data, cfg.schedule, cfg.T)
+    same_process = tuple(before.get(k) for k in ("process", "data", "schedule", "T")) == ours
+    same_network = {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in weights.items()}
+    if not (same_process and same_network):
         raise ValueError(f"--init {cfg.init}: its process, data, schedule, T or network differ from this run's")
     model.load_state_dict(weights)
     return model.train(), before["train"]
@@ -177,7 +176,7 @@ def train(cfg: TrainConfig, out: Path, *, progress: bool = True) -> dict[str, An
         record = {**asdict(cfg), **summary}
         if before is not None:
             record["init"] = Path(cfg.init).name  # a name, not the path of this machine
-            record["before"] = before  # the stages before this one, newest last-but-one
+            record["before"] = before  # the earlier stage's record (itself nesting any before it)
         config = {
             "process": "hot",
             "data": cfg.data,
