@@ -1,7 +1,8 @@
 """Where the edit model loses words: the post's improved rule (and the confidence order) run with the
-trained BERT, with the exact posterior of the training list, with the product of that posterior's
+edit BERT alone, with its last step taken by the mask BERT (the shipped posterior, `--model trained`:
+`udm.discrete.OneEdit`), with the exact posterior of the training list, with the product of that posterior's
 per-position marginals (the form of the BERT's answer, fitted perfectly), and with the exact posterior at
-some steps only; then the trained model's last step alone, on training words with t wrong letters.
+some steps only; then the last steps alone, on training words with t wrong letters.
 
     python -m bench.edit_steps [--data en5] [--n 2000]
 """
@@ -67,11 +68,13 @@ def main() -> None:
     name, n = args.data, args.n
     v = text.vocab(name)
     exact = tp.exact("edit", name, "edit-v2")
-    trained = tp.posterior(tp.TextRequest(process="edit", data=name, sampler="improved"))
+    trained = tp.posterior(tp.TextRequest(process="edit", data=name, sampler="improved", model="bert-only"))
+    shipped = tp.posterior(tp.TextRequest(process="edit", data=name, sampler="improved"))
     print(f"edit {name}, {n} words from random letters (valid: in the full list)\n")
     print("| posterior | improved | confidence |\n| --- | --- | --- |")
     for label, post in (
         ("trained BERT", trained),
+        ("trained BERT, the mask BERT at t = 1 (Bayes' rule)", shipped),
         ("exact (the training list)", exact),
         ("product of the exact marginals", Marginals(exact, v.V)),
     ):
@@ -83,7 +86,7 @@ def main() -> None:
         print(f"| {label} | {valid(name, Mixed(at, exact, trained), 'improved', n):.3f} |")
     print("\n| from a training word with t letters replaced | valid | the word itself |\n| --- | --- | --- |")
     for t in (1, 2):
-        for label, post in (("trained", trained), ("exact", exact)):
+        for label, post in (("trained", trained), ("the mask BERT at t = 1", shipped), ("exact", exact)):
             ok, same = from_training_words(name, post, t, n)
             print(f"| t = {t}, {label} | {ok:.3f} | {same:.3f} |")
 

@@ -26,11 +26,11 @@ COLUMNS = ["process", "data", "model", "sampler", "valid", "novel-valid", "disti
 def rows_for(process: str, name: str, n: int) -> list[list]:
     rows = []
     length = text.vocab(name).length
-    runs = [(m, s, 1) for m in tp.MODELS for s in ("naive", "improved")]
+    runs = [(m, s, 1) for m in tp.models(process) for s in ("naive", "improved")]
     runs += [("trained", rule, 1) for rule in tp.rules(process)[2:]]  # the reveal rules from elsewhere
     if process == "mask":
         runs.append(("trained", "improved", length))  # every position in one step: parallel decoding
-    for model in tp.MODELS:  # load each posterior first, so that no row's time includes the loading
+    for model in tp.models(process):  # load each posterior first, so that no row's time includes the loading
         many(get(process), tp.TextRequest(process=process, data=name, model=model), 1)
     for model, sampler, k in runs:
         start = time.perf_counter()
@@ -73,6 +73,12 @@ def main() -> None:
                     f"{args.n} samples per row (seed 0). valid: in the full `{name}` list; novel-valid: in the "
                     "held-out 10 % the model never saw; distinct: unique share. exact: the true q(x_0|x_t) "
                     "of the training list."
+                    + (
+                        f" trained: the edit BERT, its last step (t = 1) by mask-{name} (Bayes' rule); bert-only: "
+                        "the edit BERT at every step."
+                        if process == "edit"
+                        else ""
+                    )
                 )
                 command = f"python -m bench.text_quality --n {args.n} --write-card" + (
                     f" --only {args.only}" if args.only else ""

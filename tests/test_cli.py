@@ -140,3 +140,24 @@ def test_sample_takes_the_reference_schedulers_compare_offers(tiny_checkpoints, 
     assert main(["sample", *args, "-n", "5", "--out", str(out)]) == 0
     assert np.load(out)["x0_hat"].shape[:3] == shape[:3]
     assert main(["sample", *args, "--eta", "0.5", "-n", "5", "--out", str(out)]) == 2
+
+
+def test_the_edit_model_takes_its_last_step_with_the_mask_bert_unless_bert_only(tiny_checkpoints, tmp_path, capsys):
+    """--model trained (the default) asks the mask BERT at t = 1, bert-only the edit BERT throughout; both make
+    words of the alphabet; bert-only is the edit model's alone."""
+    from udm import discrete
+    from udm import text_pipeline as tp
+
+    last = {m: tp.posterior(tp.TextRequest(process="edit", model=m)).last_step for m in ("trained", "bert-only")}
+    assert last["trained"] is tp.text_model("mask", "en5")[0] and last["bert-only"] is None
+    x = torch.zeros(3, 5, dtype=torch.long)
+    assert isinstance(tp.posterior(tp.TextRequest(process="edit"))(x, 1), discrete.OneEdit)
+    for model in ("trained", "bert-only"):
+        out = tmp_path / f"{model}.npz"
+        args = ["sample", "--process", "edit", "--data", "en5", "--model", model, "-n", "4", "--out", str(out)]
+        assert main(args) == 0
+        assert all(len(w) == 5 and w.isalpha() for w in np.load(out)["texts"])
+    assert main(["sample", "--process", "mask", "--model", "bert-only", "-n", "2", "--out", str(out)]) == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1].endswith("model for mask 'bert-only'; valid: trained, exact")
+    )

@@ -309,3 +309,77 @@ def test_sampling_in_bfloat16_keeps_the_posterior_to_a_percent(monkeypatch, vari
     assert (fast - plain).abs().max() < 0.01 and (fast - plain).abs().max() > 0  # bfloat16 did run
     asked = x == v.MASK if variant == "mask" else torch.ones_like(x, dtype=torch.bool)  # (visible: known)
     torch.testing.assert_close(plain[asked], whole[asked], atol=1e-6, rtol=1e-5)
+
+
+def _one_edit_from_exact_mask(x_t, weights=WEIGHTS):
+    """discrete.OneEdit from the exact mask posterior of WORDS: m_i = q(x_0^i | x_t with position i hidden)."""
+    mask = discrete.ExactPosterior(tok(WORDS), weights, "mask", mask=V)
+    b, n = x_t.shape
+    logits = torch.empty(b, n, V)
+    for i in range(n):
+        hidden = x_t.clone()
+        hidden[:, i] = V
+        logits[:, i] = mask(hidden, n).marginals(V)[:, i].log()
+    return discrete.OneEdit(x_t, logits)
+
+
+@pytest.mark.parametrize("variant", ["edit-v2", "edit-v1"])
+def test_one_edit_from_an_exact_mask_posterior_is_the_exact_edit_posterior_at_t_1(variant):
+    """Bayes' rule from the mask model's conditionals gives the edit process's q(x_0 | x_1) exactly where x_1
+    is a word: every outcome's probability (v1 includes x_1 itself, weighted by the l ways) and v2's marginals."""
+    x_t = tok(["cat", "dog", "tug"])
+    pred = _one_edit_from_exact_mask(x_t)
+    exact = discrete.ExactPosterior(tok(WORDS), WEIGHTS, variant)(x_t, 1)
+    w = pred.weights(distinct=variant == "edit-v2")
+    for row in range(len(x_t)):
+        got = Counter()
+        for (i, c), p in zip(((i, c) for i in range(3) for c in range(V)), w[row].flatten().tolist()):
+            word = x_t[row].clone()
+            word[i] = c
+            got[words_of(word[None])[0]] += p / float(w[row].sum())
+        want = exact.weights[row] / exact.weights[row].sum()
+        for word, p in zip(WORDS, want.tolist()):
+            assert got.get(word, 0.0) == pytest.approx(p, abs=1e-6), (variant, row, word)
+        assert sum(p for word, p in got.items() if word not in WORDS) < 1e-6
+    if variant == "edit-v2":
+        torch.testing.assert_close(pred.position_probs(V), exact.marginals(V), atol=1e-6, rtol=0)
+
+
+def test_one_edit_mends_a_word_with_one_wrong_letter_into_words_of_the_list():
+    """Off the list (x_1 not a word) it still draws only words, each exactly one letter away, at the rates
+    its weights give; the improved rule's last step copies that one letter."""
+    x_t = tok(["cad", "dug", "tut"]).repeat_interleave(2000, 0)
+    pred = _one_edit_from_exact_mask(x_t)
+    g = torch.Generator().manual_seed(0)
+    out = pred.sample_differing(x_t, 1, g)
+    assert set(words_of(out)) <= set(WORDS)
+    assert bool(((out != x_t).sum(1) == 1).all())
+    step = discrete.EditReverse("improved", V).step(x_t, out, 1, 0, g)
+    assert torch.equal(step, out)
+    freq = torch.tensor([words_of(out[:2000]).count(w) / 2000 for w in ("cat", "cut", "cot", "god", "dog")])
+    p = pred.position_probs(V)[0]  # "cad": the wrong letter is the d, or the c ("dad"? not a word: never)
+    assert freq[3:].sum() == 0 and bool((p[1, CHARS.index("a")] - 1).abs() < 1e-6)
+    with pytest.raises(ValueError, match="t = 1"):
+        pred.sample_differing(x_t, 2, g)
+
+
+def test_the_edit_model_asks_a_mask_model_at_its_last_step_only():
+    """textmodel.NeuralPosterior with `last_step`: a OneEdit from the mask network at t = 1 (its logits are the
+    mask network's at each position hidden in turn), the edit BERT's own answer at t ≥ 2."""
+    from udm import textmodel
+
+    torch.manual_seed(0)
+    v = text.vocab("en5")
+    edit, mask = textmodel.bert(v, "edit", True).eval(), textmodel.bert(v, "mask", True).eval()
+    post = textmodel.NeuralPosterior(edit, v, "edit-v2", last_step=mask)
+    x = text.tokens("en5", "test")[:8]
+    with torch.no_grad():
+        assert isinstance(post(x, 2), discrete.Factorized)
+        last = post(x, 1)
+        assert isinstance(last, discrete.OneEdit)
+        for i in range(v.length):
+            hidden = x.clone()
+            hidden[:, i] = v.MASK
+            want = textmodel.char_logits(mask, hidden, v, "mask")[:, i]
+            torch.testing.assert_close(last.logits[:, i].float(), want.float(), atol=0.05, rtol=0.05)
+    assert isinstance(textmodel.NeuralPosterior(edit, v, "edit-v2")(x, 1), discrete.Factorized)

@@ -359,8 +359,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--spacing", help="hot: where the K steps lie: even (default), quadratic or log-snr")
     s.add_argument(
         "--model",
-        help="trained (default), exact (gaussians8's ε*; the training list's q(x_0|x_t)), or distilled "
-        "(hot mnist28: the few-step student, 1-20 steps)",
+        help="trained (default), exact (gaussians8's ε*; the training list's q(x_0|x_t)), distilled "
+        "(hot mnist28: the few-step student, 1-20 steps), or bert-only (edit: the edit BERT at every step; "
+        "trained takes its last step with the mask BERT)",
     )
     s.add_argument("--degradation", help="cold: blur (default), mask, pixelate, fade")
     s.add_argument("--sigma", type=float, help="cold: forward noise σ (one the restorer was trained at; default 0)")

@@ -245,6 +245,55 @@ class Enumerated(Prediction):
         return self._draw(w, generator, temperature)
 
 
+@dataclass
+class OneEdit(Prediction):
+    """The edit process's q(x_0 | x_t) at t = 1 by Bayes' rule from a model of x_0's letters given the others.
+
+    x_t is x_0 with one letter replaced, so x_0 = x_t with some position i set to some c, and
+    q(i, c | x_t) ∝ p(x_t[i ← c]) = p(x_t) · m_i(c) / m_i(x_t,i), with m_i = p(x_0^i | the other letters
+    of x_t) (a mask model with position i hidden: `logits` (B, l, V)). v2 (a *different* letter) draws
+    c ≠ x_t,i; v1 (any letter) also c = x_t,i, which leaves x_t as it is (total weight l, the C(l, 1)
+    ways). Exact where x_t is itself a word of p; where p(x_t) = 0 the positions whose other letters
+    fit a word all get weight ∞ — in floating point, equal weight, where the exact rule weighs them by
+    p(x_{−i})."""
+
+    x_t: torch.Tensor
+    logits: torch.Tensor
+
+    def chunk(self, n: int) -> list[OneEdit]:
+        """The batch split in n (core.Batched)."""
+        return [OneEdit(x, g) for x, g in zip(self.x_t.chunk(n), self.logits.chunk(n))]
+
+    def weights(self, temperature: float = 1.0, distinct: bool = True) -> torch.Tensor:
+        """(B, l, V) the weight of each single edit (i, c), m_i(c) / m_i(x_t,i); 0 at c = x_t,i if `distinct`."""
+        m = torch.softmax(self.logits.float() / temperature, -1)
+        here = self.x_t.unsqueeze(2)
+        w = m / m.gather(2, here).clamp_min(1e-30)
+        return w.scatter(2, here, 0.0) if distinct else w
+
+    def _draw(self, w: torch.Tensor, generator) -> torch.Tensor:
+        b, n, v = w.shape
+        k = categorical(w.reshape(b, -1), generator)
+        rows = torch.arange(b, device=w.device)
+        out = self.x_t.clone()
+        out[rows, k // v] = k % v
+        return out
+
+    def sample(self, generator, temperature=1.0):
+        return self._draw(self.weights(temperature, distinct=False), generator)
+
+    def sample_differing(self, x_t, t, generator, temperature=1.0):
+        if t != 1:
+            raise ValueError(f"one edit's posterior is for t = 1, asked for t = {t}")
+        return self._draw(self.weights(temperature), generator)
+
+    def position_probs(self, V, temperature=1.0):
+        """The marginals of the v2 posterior (the one the improved and confidence rules draw from)."""
+        w = self.weights(temperature)
+        p = w / w.sum((1, 2), keepdim=True).clamp_min(1e-30)
+        return p.scatter_add(2, self.x_t.unsqueeze(2), (1 - p.sum(2)).unsqueeze(2))
+
+
 Posterior = Callable[[torch.Tensor, int], Prediction]
 
 

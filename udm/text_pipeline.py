@@ -15,7 +15,15 @@ from .process import Choice, Process, check_choice, check_range, check_seed, con
 
 MAX_TEXT_SAMPLES = MAX_SAMPLES["words"]  # per request
 REFERENCE_MAX_STEPS = 100  # the text schedulers on words of four or five characters
-MODELS: tuple[str, ...] = ("trained", "exact")
+MODELS: tuple[str, ...] = ("trained", "exact", "bert-only")
+# bert-only: the edit BERT at every step; "trained" takes the edit model's last step with the mask BERT
+
+
+def models(process: str) -> tuple[str, ...]:
+    """The posteriors a text process offers: bert-only is the edit model's alone."""
+    return MODELS if process == "edit" else MODELS[:2]
+
+
 MAX_TEMPERATURE = 5.0
 
 
@@ -38,7 +46,7 @@ class TextRequest:
         check_choice(self.process, "text process", textmodel.PROCESSES)
         text.check_name(self.data)
         check_choice(self.sampler, f"sampler for {self.process}", rules(self.process))
-        check_choice(self.model, "model", MODELS)
+        check_choice(self.model, f"model for {self.process}", models(self.process))
         check_range(self.n, "number of samples", 1, MAX_TEXT_SAMPLES)
         check_seed(self.seed)
         check_range(self.k, "k (positions per step)", 1, text.vocab(self.data).length)
@@ -96,7 +104,17 @@ def posterior(req: TextRequest, device: str | None = None) -> discrete.Posterior
     vocab = text.vocab(req.data)
     if meta["chars"] != vocab.chars:
         raise ValueError(f"the {req.process}-{req.data} checkpoint was trained on another character set")
-    return textmodel.NeuralPosterior(model, vocab, variant(req))
+    last = last_step(req.process, req.data, device) if req.model == "trained" else None
+    return textmodel.NeuralPosterior(model, vocab, variant(req), last_step=last)
+
+
+def last_step(process: str, name: str, device: str | None = None):
+    """The mask model the edit model asks at t = 1 (textmodel.NeuralPosterior), where one is shipped for
+    the same words; None otherwise (the edit BERT then takes that step too)."""
+    if process != "edit" or not (checkpoint_root() / f"mask-{name}" / "udm.json").is_file():
+        return None
+    model, meta = text_model("mask", name, device)
+    return model if meta["chars"] == text.vocab(name).chars else None
 
 
 def start(req: TextRequest, device: str | None = None) -> tuple[int, torch.Tensor, torch.Tensor | None]:

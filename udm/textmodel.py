@@ -88,17 +88,34 @@ def mask_prediction(model, x_t: torch.Tensor, vocab: text.Vocab) -> discrete.Hid
 
 @dataclass(frozen=True)
 class NeuralPosterior:
-    """q(x_0 | x_t) from the network: independent categoricals per position."""
+    """q(x_0 | x_t) from the network: independent categoricals per position. The edit model's last step
+    (t = 1), given a mask model of the same words (`last_step`), is that model's by Bayes' rule
+    (`discrete.OneEdit`): one letter is wrong, and a mask model, told where its blank is, knows which
+    letters fit there; the edit BERT has to find the wrong letter among l itself."""
 
     model: Any
     vocab: text.Vocab
     variant: str  # "mask", "edit-v1" or "edit-v2"
+    last_step: Any = None  # edit: a mask model of the same words, asked at t = 1
 
     def __call__(self, x_t: torch.Tensor, t: int) -> discrete.Prediction:
         with sampling_precision(x_t.device):
             if self.variant == "mask":
                 return mask_prediction(self.model, x_t, self.vocab)
+            if t == 1 and self.last_step is not None:
+                return one_edit(self.last_step, x_t, self.vocab)
             return discrete.Factorized(char_logits(self.model, x_t, self.vocab, self.variant, t))
+
+
+def one_edit(mask_model, x_t: torch.Tensor, vocab: text.Vocab) -> discrete.OneEdit:
+    """The edit posterior at t = 1 from a mask model: x_t with each position hidden in turn, one evaluation
+    of the l copies (`mask_prediction`: one head per row, at its blank)."""
+    b, n = x_t.shape
+    blank = torch.eye(n, dtype=torch.bool, device=x_t.device)
+    copies = torch.where(blank, vocab.MASK, x_t[:, None]).view(b * n, n)  # row (k, i): x_t with i hidden
+    pred = mask_prediction(mask_model, copies, vocab)
+    rows = pred.index.view(b, n, n)[:, blank]  # (b, n): the logits row of position i in copy i
+    return discrete.OneEdit(x_t, pred.logits[rows])
 
 
 def bert(vocab: text.Vocab, process: str, small: bool = False, width: int = 128, layers: int = 4):
@@ -296,7 +313,10 @@ def write_card(folder: Path) -> None:
     what = {
         "mask": "the mask model: x_t hides t random positions behind [MASK]; cross-entropy on the hidden ones",
         "edit": "the edit model: x_t replaces t random positions, with a different token (v2) or any token "
-        "(v1); a time token tells the network t and the variant; cross-entropy on every position",
+        "(v1); a time token tells the network t and the variant; cross-entropy on every position. Its last "
+        f"step (t = 1) the samplers take with `mask-{meta['data']}` where it is shipped, by Bayes' rule: "
+        "q(x_0 = x_t[i ← c] | x_t) ∝ m_i(c) / m_i(x_t,i), m_i the mask model's guess at position i hidden "
+        "(`udm.discrete.OneEdit`)",
     }[meta["process"]]
     lines = [
         f"# {folder.name}",

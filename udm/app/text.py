@@ -85,7 +85,7 @@ def _request(process, dataset, model, temperature, seed, n, sampler, k=1, patter
         process=process,
         data=dataset,
         sampler=sampler,
-        model=choice(model, "model", tp.MODELS),
+        model=choice(model, "model", tp.models(process)),
         n=whole(n, "number of samples", 1, TAB_MAX_SAMPLES),
         seed=whole(seed, "seed"),
         k=whole(k, "k (positions per step)"),
@@ -201,7 +201,12 @@ def build(process: str) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 dataset = gr.Dropdown(list(text.TEXTS), value="en5", label="word list", info="en5: 5 letters; zh4")
-                model = gr.Radio(list(tp.MODELS), value="trained", label="model", info="exact: q(x_0|x_t) of the list")
+                model_info = "exact: q(x_0|x_t) of the list" + (
+                    "; trained takes the last step with the Mask tab's BERT, bert-only does not"
+                    if process == "edit"
+                    else ""
+                )
+                model = gr.Radio(list(tp.models(process)), value="trained", label="model", info=model_info)
                 temperature = gr.Slider(0.05, tp.MAX_TEMPERATURE, value=1.0, step=0.05, label="temperature")
                 with gr.Row():
                     seed = gr.Number(0, precision=0, label="seed")

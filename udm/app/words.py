@@ -76,7 +76,9 @@ The last step returns $\hat x_0$ (data is clean). "Fresh noise" mixes $\sqrt{1-f
 *different* one, so $x_t$ differs from $x_0$ in exactly $t$ positions.
 
 **Posterior**: a BERT reads $x_t$ and $t$ and gives each position a distribution $q(x_0 \mid x_t)$; or
-the exact posterior of the word list.
+the exact posterior of the word list. At the last step ($t = 1$: one wrong letter) the trained model asks
+the Mask tab's BERT instead, by Bayes' rule: $q(x_0 = x_t[i \leftarrow c]) \propto m_i(c) / m_i(x_t^i)$, with
+$m_i$ its guess for position $i$ hidden.
 
 **Naive** (v1): draw $\hat x_0 \sim q(x_0 \mid x_t)$, then put random tokens at $t-1$ random positions.
 
