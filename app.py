@@ -13,7 +13,7 @@ import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from udm import hot_pipeline, process  # noqa: E402
-from udm.app import compare, lab, words  # noqa: E402
+from udm.app import compare, lab, mainthread, words  # noqa: E402
 
 # A drawn or uploaded digit is size-checked before decoding (udm.app.common.uploaded_picture); past this
 # many pixels Pillow itself refuses to decode anything (a decompression bomb) instead of filling the memory.
@@ -74,7 +74,14 @@ def main(argv: list[str] | None = None) -> None:
     # The server is up at once; the default model loads in the background so the first Generate is quick,
     # then Compare's measured-frontier charts are drawn once, so that opening that panel is quick too.
     threading.Thread(target=_warm, daemon=True).start()
-    demo.block_thread()
+    if os.environ.get("UDM_MAIN_THREAD", "1") == "0":  # every step on Gradio's worker threads
+        demo.block_thread()
+        return
+    # The main thread, which would only wait, runs the sampling runs' network steps (udm.app.mainthread).
+    try:
+        mainthread.serve(lambda: demo.is_running)
+    except (KeyboardInterrupt, OSError):
+        demo.close()
 
 
 if __name__ == "__main__":

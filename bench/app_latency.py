@@ -6,6 +6,7 @@ The client reads the stream as a browser does: messages as they come, and a fram
 its pictures are fetched (the first message's, and the last one's: pictures and animation).
 
     python -m bench.app_latency [--runs 7]
+    UDM_MAIN_THREAD=0 python -m bench.app_latency     # every step on Gradio's worker threads (udm.app.mainthread)
 """
 
 from __future__ import annotations

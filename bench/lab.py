@@ -17,6 +17,8 @@ Each row also gives the figures at a quarter and at half of the budget (the same
 from __future__ import annotations
 
 import argparse
+import os
+import threading
 import time
 from functools import cache
 
@@ -78,24 +80,37 @@ def measure(name: str) -> list[str]:
 
 
 def latency(runs: int = 3) -> None:
-    """A Hot-tab request (mnist28, DDIM 50, 16 samples) alone and while a Lab run trains digits8 blur+noise."""
+    """A Hot-tab request (mnist28, DDIM 50, 16 samples) alone and while a Lab run trains digits8 blur+noise;
+    the main thread serves the network steps as app.py's does (UDM_MAIN_THREAD=0: it does not)."""
     from gradio_client import Client
 
     import app
     from bench.app_latency import _port, timed_run
+    from udm.app import mainthread
 
     demo, port = app.build(), _port()
     demo.launch(**app.LAUNCH, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{port}/"
-    hot, trainer = Client(url, verbose=False), Client(url, verbose=False)
-    timed_run(hot)  # loads the model
-    alone = sorted(timed_run(hot)[1] for _ in range(runs))[runs // 2]
-    job = trainer.submit("digits8", ["blur", "noise"], None, "linear", 0.0, None, "", 120, 0, api_name="/lab_train")
-    time.sleep(10)  # the run is training
-    busy = sorted(timed_run(hot)[1] for _ in range(runs))[runs // 2]
-    trainer.predict(api_name="/lab_stop")
-    job.result()
+    times: dict[str, float] = {}
+
+    def measure() -> None:
+        hot, trainer = Client(url, verbose=False), Client(url, verbose=False)
+        timed_run(hot)  # loads the model
+        times["alone"] = sorted(timed_run(hot)[1] for _ in range(runs))[runs // 2]
+        args = ("digits8", ["blur", "noise"], None, "linear", 0.0, None, "", 120, 0)
+        job = trainer.submit(*args, api_name="/lab_train")
+        time.sleep(10)  # the run is training
+        times["busy"] = sorted(timed_run(hot)[1] for _ in range(runs))[runs // 2]
+        trainer.predict(api_name="/lab_stop")
+        job.result()
+
+    worker = threading.Thread(target=measure)
+    worker.start()
+    if os.environ.get("UDM_MAIN_THREAD", "1") != "0":
+        mainthread.serve(worker.is_alive)
+    worker.join()
     demo.close()
+    alone, busy = times["alone"], times["busy"]
     print("| Hot tab defaults (mnist28, DDIM 50, 16 samples) | alone (s) | while a Lab run trains (s) | ratio |")
     print("| --- | --- | --- | --- |")
     print(f"| median of {runs} | {alone:.2f} | {busy:.2f} | {busy / alone:.2f} |")

@@ -139,3 +139,59 @@ def test_events_run_on_one_torch_thread_off_the_main_thread():
         hop.start()
         hop.join()
     assert counts == [1, 1]
+
+
+def test_a_runs_steps_are_computed_on_the_main_thread_while_it_serves():
+    """app.py's main thread serves the network steps of the runs that events walk (where torch runs the UNet
+    at full speed); while a Lab run trains, or with no loop serving, a step is computed where it is asked
+    for; an error reaches the event."""
+    import threading
+
+    from udm.app import mainthread
+
+    seen = []
+
+    def records(fail_at=None):
+        for k in range(3):
+            seen.append(threading.current_thread())
+            if k == fail_at:
+                raise ValueError("bad step")
+            yield k
+
+    def served(target):
+        worker, out = threading.Thread(target=lambda: out.append(target())), []
+
+        def running():  # the worker starts once the loop serves
+            if not worker.is_alive() and not out:
+                worker.start()
+            return worker.is_alive()
+
+        mainthread.serve(running, poll=0.01)
+        worker.join()
+        return worker, out
+
+    _, out = served(lambda: list(mainthread.steps(records())))
+    assert out == [[0, 1, 2]] and seen == [threading.main_thread()] * 3
+
+    seen.clear()
+    _, out = served(lambda: _raised(lambda: list(mainthread.steps(records(fail_at=1)))))
+    assert out == ["bad step"] and seen == [threading.main_thread()] * 2
+
+    seen.clear()
+    with mainthread.aside():  # a Lab run trains: steps stay on their worker, though the loop serves
+        worker, out = served(lambda: list(mainthread.steps(records())))
+    assert out == [[0, 1, 2]] and seen == [worker] * 3
+
+    seen.clear()
+    worker = threading.Thread(target=lambda: list(mainthread.steps(records())))
+    worker.start()
+    worker.join()
+    assert seen == [worker] * 3  # no loop serves: computed on the worker itself
+
+
+def _raised(fn) -> str:
+    try:
+        fn()
+    except ValueError as e:
+        return str(e)
+    return "nothing raised"

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from .. import viz
+from . import mainthread
 
 MAX_FRAMES = 100  # frames kept per run for the scrub slider and the GIF
 GIF_WIDTH = 520  # an animation frame's pictures at most this wide (halved by nearest neighbour): a few MB
@@ -146,7 +147,7 @@ def frames(records, total: int, progress, every: float = STREAM_EVERY, limit: in
     among them), `shown` the kept ones to stream now (the first, then at most one every `every` seconds;
     each costs drawing, PNG encoding and a message). The progress bar moves with every shown frame."""
     keep, last = kept_indices(total, limit), 0.0
-    for i, record in enumerate(records):
+    for i, record in enumerate(mainthread.steps(records)):
         kept = i in keep
         shown = kept and (i == 0 or time.perf_counter() - last > every)
         if shown:

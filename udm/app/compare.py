@@ -16,7 +16,7 @@ import torch
 from .. import compare, data, text, viz
 from .. import pipeline as hp
 from .. import process as udm_process
-from . import frontier
+from . import frontier, mainthread
 from .common import (
     GIF_WIDTH,
     SAMPLING,
@@ -196,7 +196,7 @@ def run(process, name, *args, progress=gr.Progress()):
     start, shown = time.perf_counter(), 0.0
     picture = lambda x: _picture(req.process, req.data, x)  # noqa: E731
     keep = [gr.skip()] * (SLOTS + 4)  # the finals, table, animation, state and slider of the last run
-    for update in compare.stream(req):
+    for update in mainthread.steps(compare.stream(req)):
         progress(update.fraction, desc=update.what)
         if update.new_frames and not update.done and time.perf_counter() - shown > STREAM_EVERY:
             shown = time.perf_counter()

@@ -15,6 +15,7 @@ import torch
 
 from .. import compare, lab, text, viz
 from .. import lab_pipeline as lp
+from . import mainthread
 from .common import (
     SAMPLING,
     checked,
@@ -172,6 +173,11 @@ def _preview(run: lp.Training) -> viz.Image.Image:
     return viz.titled(_picture(run.spec, x), f"improved rule, step {run.step}", below=True)
 
 
+def _training(status, curve, preview) -> tuple:
+    """A message of a training run: its status, loss curve and preview; the other outputs stay."""
+    return status, curve, preview, *[gr.skip()] * 5
+
+
 @event(threads=0)  # a long run: two threads train it ~20 % quicker; sampling events take one
 def train(name, blocks, T, schedule, sigma, drawing, words, seconds, seed, request: gr.Request = None):
     """Stream (status, loss curve, preview, trained state, download, snippet) while the posterior trains."""
@@ -184,48 +190,33 @@ def train(name, blocks, T, schedule, sigma, drawing, words, seconds, seed, reque
             raise gr.Error("a training run of yours is going: press Stop first")
         _running[session] = stop
     try:
-        yield (
-            f"building the network for {spec.name}…",
-            None,
-            None,
-            gr.skip(),
-            gr.skip(),
-            gr.skip(),
-            gr.skip(),
-            gr.skip(),
-        )
-        run = lp.Training(spec, seconds=seconds, seed=seed)
-        shown = -PREVIEW_EVERY
-        for report in run.steps(stop):
-            preview = gr.skip()
-            if report.done or run.elapsed - shown >= PREVIEW_EVERY:
-                shown, preview = run.elapsed, _preview(run)
-            if not report.done:
-                yield _status(run), _curve(run.history), preview, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        yield (
-            "estimating the last statistics…",
-            _curve(run.history),
-            preview,
-            gr.skip(),
-            gr.skip(),
-            gr.skip(),
-            gr.skip(),
-            gr.skip(),
-        )
-        trained = run.trained()
-        fits = (
-            gr.update(maximum=TAB_MAX_SAMPLES[spec.kind], value=min(TAB_MAX_SAMPLES[spec.kind], PREVIEW[spec.kind])),
-            gr.update(visible=spec.kind != "words", maximum=lab.forward_of(spec).T),
-        )
-        yield (
-            _status(run, final=True),
-            _curve(run.history),
-            preview,
-            trained,
-            _download(trained),
-            lp.snippet(spec),
-            *fits,
-        )
+        with mainthread.aside():  # sampling steps stay off the main thread meanwhile
+            yield _training(f"building the network for {spec.name}…", None, None)
+            run = lp.Training(spec, seconds=seconds, seed=seed)
+            shown = -PREVIEW_EVERY
+            for report in run.steps(stop):
+                preview = gr.skip()
+                if report.done or run.elapsed - shown >= PREVIEW_EVERY:
+                    shown, preview = run.elapsed, _preview(run)
+                if not report.done:
+                    yield _training(_status(run), _curve(run.history), preview)
+            yield _training("estimating the last statistics…", _curve(run.history), preview)
+            trained = run.trained()
+            fits = (
+                gr.update(
+                    maximum=TAB_MAX_SAMPLES[spec.kind], value=min(TAB_MAX_SAMPLES[spec.kind], PREVIEW[spec.kind])
+                ),
+                gr.update(visible=spec.kind != "words", maximum=lab.forward_of(spec).T),
+            )
+            yield (
+                _status(run, final=True),
+                _curve(run.history),
+                preview,
+                trained,
+                _download(trained),
+                lp.snippet(spec),
+                *fits,
+            )
     finally:
         with _lock:
             _running.pop(session, None)
