@@ -60,8 +60,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _warm() -> None:
+    from udm import data
     from udm.app import frontier
 
+    data.images("mnist28")  # ~4 s to read: the Hot and Encoding tabs ask for it as a page opens
     hot_pipeline.hot_model("mnist28")
     frontier.warm()
 
@@ -71,8 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     demo = build()
     demo.launch(**LAUNCH, server_name=args.host, server_port=args.port, prevent_thread_lock=True, quiet=True)
     print(f"udm is serving on http://{args.host}:{args.port} (offline: no share link)", flush=True)
-    # The server is up at once; the default model loads in the background so the first Generate is quick,
-    # then Compare's measured-frontier charts are drawn once, so that opening that panel is quick too.
+    # The server is up at once; MNIST and the default model load in the background so the first page and
+    # the first Generate are quick, then Compare's measured-frontier charts are drawn once, so that opening
+    # that panel is quick too.
     threading.Thread(target=_warm, daemon=True).start()
     if os.environ.get("UDM_MAIN_THREAD", "1") == "0":  # every step on Gradio's worker threads
         demo.block_thread()
