@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import threading
 
@@ -14,6 +15,7 @@ from PIL import Image  # noqa: E402
 
 from udm import hot_pipeline, process  # noqa: E402
 from udm.app import compare, lab, mainthread, words  # noqa: E402
+from udm.device import default_device  # noqa: E402
 
 # A drawn or uploaded digit is size-checked before decoding (udm.app.common.uploaded_picture); past this
 # many pixels Pillow itself refuses to decode anything (a decompression bomb) instead of filling the memory.
@@ -68,6 +70,15 @@ def _warm() -> None:
     frontier.warm()
 
 
+def steps_on_main_thread() -> bool:
+    """Whether the main thread serves the runs' steps: on the CPU, where torch's OpenMP threads are quicker
+    there; not on a GPU, nor on ZeroGPU (`spaces`), which runs the calls in processes of its own; never
+    with UDM_MAIN_THREAD=0."""
+    if os.environ.get("UDM_MAIN_THREAD", "1") == "0" or importlib.util.find_spec("spaces") is not None:
+        return False
+    return default_device().type == "cpu"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     demo = build()
@@ -77,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     # the first Generate are quick, then Compare's measured-frontier charts are drawn once, so that opening
     # that panel is quick too.
     threading.Thread(target=_warm, daemon=True).start()
-    if os.environ.get("UDM_MAIN_THREAD", "1") == "0":  # every step on Gradio's worker threads
+    if not steps_on_main_thread():
         demo.block_thread()
         return
     # The main thread, which would only wait, runs the sampling runs' network steps (udm.app.mainthread).

@@ -77,3 +77,26 @@ def test_host_and_port_from_the_command_line_or_the_spaces_environment(monkeypat
     assert (a.host, a.port) == ("0.0.0.0", 7861)
     a = app.arguments(["--host", "127.0.0.2", "--port", "8080"])
     assert (a.host, a.port) == ("127.0.0.2", 8080)
+
+
+def test_the_main_thread_serves_the_steps_on_the_cpu_only(monkeypatch):
+    """app.py's main-thread loop (udm.app.mainthread) is for torch's OpenMP threads on the CPU: not on a GPU,
+    not on ZeroGPU (its calls run in processes of their own), not with UDM_MAIN_THREAD=0."""
+    import importlib.util
+
+    import torch
+
+    import app
+
+    monkeypatch.delenv("UDM_MAIN_THREAD", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert app.steps_on_main_thread()
+    monkeypatch.setenv("UDM_MAIN_THREAD", "0")
+    assert not app.steps_on_main_thread()
+    monkeypatch.delenv("UDM_MAIN_THREAD")
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "spaces" else find(name, *a))
+    assert not app.steps_on_main_thread()
+    monkeypatch.setattr(importlib.util, "find_spec", find)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert not app.steps_on_main_thread()
