@@ -182,6 +182,20 @@ def test_a_runs_steps_are_computed_on_the_main_thread_while_it_serves():
         worker, out = served(lambda: list(mainthread.steps(records())))
     assert out == [[0, 1, 2]] and seen == [worker] * 3
 
+    # the loop stops with a step still queued: its caller hears so, it is not left waiting
+    stopped = []
+    asker = threading.Thread(target=lambda: stopped.append(_raised(lambda: mainthread.call(str), RuntimeError)))
+
+    def running_until_a_step_waits():
+        asker.start()
+        while mainthread._jobs.empty():
+            time.sleep(0.005)
+        return False
+
+    mainthread.serve(running_until_a_step_waits, poll=0.01)
+    asker.join(5)
+    assert stopped == ["the server is stopping"]
+
     seen.clear()
     worker = threading.Thread(target=lambda: list(mainthread.steps(records())))
     worker.start()
@@ -189,9 +203,9 @@ def test_a_runs_steps_are_computed_on_the_main_thread_while_it_serves():
     assert seen == [worker] * 3  # no loop serves: computed on the worker itself
 
 
-def _raised(fn) -> str:
+def _raised(fn, kind=ValueError) -> str:
     try:
         fn()
-    except ValueError as e:
+    except kind as e:
         return str(e)
     return "nothing raised"

@@ -346,21 +346,39 @@ def test_one_edit_from_an_exact_mask_posterior_is_the_exact_edit_posterior_at_t_
 
 
 def test_one_edit_mends_a_word_with_one_wrong_letter_into_words_of_the_list():
-    """Off the list (x_1 not a word) it still draws only words, each exactly one letter away, at the rates
-    its weights give; the improved rule's last step copies that one letter."""
-    x_t = tok(["cad", "dug", "tut"]).repeat_interleave(2000, 0)
+    """Off the list (x_1 not a word) it still draws only words, each exactly one letter away, at the rates its
+    weights give: the positions whose other letters fit a word share the weight equally ("dug": _ug → tug,
+    d_g → dog, dig: 1/2, 2/5, 1/10, where the exact posterior says 1/6, 2/3, 1/6); the improved rule's last
+    step copies that one letter."""
+    x_t = tok(["cad", "dug", "tut"]).repeat_interleave(4000, 0)
     pred = _one_edit_from_exact_mask(x_t)
     g = torch.Generator().manual_seed(0)
     out = pred.sample_differing(x_t, 1, g)
     assert set(words_of(out)) <= set(WORDS)
     assert bool(((out != x_t).sum(1) == 1).all())
-    step = discrete.EditReverse("improved", V).step(x_t, out, 1, 0, g)
-    assert torch.equal(step, out)
-    freq = torch.tensor([words_of(out[:2000]).count(w) / 2000 for w in ("cat", "cut", "cot", "god", "dog")])
-    p = pred.position_probs(V)[0]  # "cad": the wrong letter is the d, or the c ("dad"? not a word: never)
-    assert freq[3:].sum() == 0 and bool((p[1, CHARS.index("a")] - 1).abs() < 1e-6)
+    assert torch.equal(discrete.EditReverse("improved", V).step(x_t, out, 1, 0, g), out)
+    assert set(words_of(out[:4000])) == {"cat"}
+    dug = words_of(out[4000:8000])
+    for word, p in (("tug", 0.5), ("dog", 0.4), ("dig", 0.1)):
+        assert abs(dug.count(word) / 4000 - p) < 4 * (p * (1 - p) / 4000) ** 0.5, word
+    assert abs(float(pred.position_probs(V)[4000, 0, CHARS.index("t")]) - 0.5) < 1e-3
     with pytest.raises(ValueError, match="t = 1"):
         pred.sample_differing(x_t, 2, g)
+
+
+def test_one_edit_at_a_low_temperature_draws_the_likeliest_edit():
+    """q^(1/T) from log-probabilities: at T = 0.05 the draw is the single edit of highest weight, even where
+    every position is so sure of its letter that the probabilities of the others underflow."""
+    torch.manual_seed(0)
+    x_t = torch.tensor([[0, 1, 2]])
+    logits = torch.full((1, 3, V), -30.0)
+    logits[0, [0, 1, 2], [0, 1, 2]] = 10.0  # each position sure of x_t's letter...
+    logits[0, 1, 5] = 4.0  # the likeliest edit: position 1 ← 5, at e^(−6 / 0.05) below 1 (float32 underflows)
+    pred = discrete.OneEdit(x_t.repeat(200, 1), logits.repeat(200, 1, 1))
+    out = pred.sample_differing(pred.x_t, 1, torch.Generator().manual_seed(0), temperature=0.05)
+    assert bool((out == torch.tensor([0, 5, 2])).all())
+    keep = pred.weights(0.05, distinct=False)[0]  # v1: x_t itself (weight 1 per position) is likelier still
+    assert float(keep[[0, 1, 2], [0, 1, 2]].sum()) > 0.99
 
 
 def test_the_edit_model_asks_a_mask_model_at_its_last_step_only():

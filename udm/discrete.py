@@ -265,11 +265,15 @@ class OneEdit(Prediction):
         return [OneEdit(x, g) for x, g in zip(self.x_t.chunk(n), self.logits.chunk(n))]
 
     def weights(self, temperature: float = 1.0, distinct: bool = True) -> torch.Tensor:
-        """(B, l, V) the weight of each single edit (i, c), m_i(c) / m_i(x_t,i); 0 at c = x_t,i if `distinct`."""
-        m = torch.softmax(self.logits.float() / temperature, -1)
+        """(B, l, V) each single edit (i, c)'s probability, ∝ (m_i(c) / m_i(x_t,i))^(1/T); 0 at c = x_t,i if
+        `distinct`. Computed from log-probabilities, so that a low temperature neither underflows nor ties
+        positions; a zero probability counts as e^KNOWN_LOGIT, so a letter m_i rules out has no weight."""
+        logm = torch.log_softmax(self.logits.float() / temperature, -1).clamp_min(KNOWN_LOGIT)
         here = self.x_t.unsqueeze(2)
-        w = m / m.gather(2, here).clamp_min(1e-30)
-        return w.scatter(2, here, 0.0) if distinct else w
+        d = logm - logm.gather(2, here)
+        if distinct:
+            d = d.scatter(2, here, float("-inf"))
+        return torch.softmax(d.flatten(1), 1).view_as(d)
 
     def _draw(self, w: torch.Tensor, generator) -> torch.Tensor:
         b, n, v = w.shape
@@ -289,8 +293,7 @@ class OneEdit(Prediction):
 
     def position_probs(self, V, temperature=1.0):
         """The marginals of the v2 posterior (the one the improved and confidence rules draw from)."""
-        w = self.weights(temperature)
-        p = w / w.sum((1, 2), keepdim=True).clamp_min(1e-30)
+        p = self.weights(temperature)
         return p.scatter_add(2, self.x_t.unsqueeze(2), (1 - p.sum(2)).unsqueeze(2))
 
 

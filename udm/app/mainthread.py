@@ -4,7 +4,8 @@ With torch's OpenMP threads this CPU runs a network about twice as fast on a pro
 any other thread (bench.hot_tab_parts), while Gradio runs every event on a worker thread and app.py's main
 thread only waits. `serve` turns that wait into a loop that runs the jobs events hand it; `steps` walks a
 run's step records there, one step per job, so that a stream still yields between steps. Where no loop
-serves (a script, a test, a Space that imports the app), everything runs on the thread that asks.
+serves (a script, a test, a GPU or ZeroGPU: `app.steps_on_main_thread`), everything runs on the thread
+that asks.
 """
 
 from __future__ import annotations
@@ -24,39 +25,40 @@ _aside = 0  # long jobs training on worker threads now (Lab runs)
 
 
 def serve(running: Callable[[], bool], poll: float = 0.1) -> None:
-    """On the main thread: run the jobs handed to `call` while running() holds; then run what is left."""
+    """On the main thread: run the jobs handed to `call` while running() holds. A job's error reaches its
+    caller; Ctrl-C (or any BaseException) ends the loop, and every caller still waiting is told the
+    server is stopping instead of being left to wait."""
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("mainthread.serve runs on the main thread")
     _serving.set()
+    done = None
     try:
         while running():
             try:
-                _jobs.get(timeout=poll)()
+                done, fn, args = _jobs.get(timeout=poll)
             except queue.Empty:
-                pass
+                continue
+            try:
+                done.set_result(fn(*args))
+            except Exception as e:  # the caller re-raises it, where it would have been raised
+                done.set_exception(e)
     finally:
         with _lock:
             _serving.clear()
-        while not _jobs.empty():  # no caller is left waiting
-            _jobs.get()()
+        stopping = RuntimeError("the server is stopping")
+        if done is not None and not done.done():
+            done.set_exception(stopping)
+        while not _jobs.empty():
+            _jobs.get()[0].set_exception(stopping)
 
 
 def call(fn: Callable[..., Any], *args: Any) -> Any:
     """fn(*args) on the main thread when a loop serves it (the caller waits); else right here."""
-    done: Future = Future()
-
-    def job() -> None:
-        try:
-            done.set_result(fn(*args))
-        except BaseException as e:  # the caller re-raises it, where it would have been raised
-            done.set_exception(e)
-            if not isinstance(e, Exception):  # Ctrl-C (KeyboardInterrupt) also ends the loop
-                raise
-
     with _lock:
         queued = _serving.is_set() and not _aside and threading.current_thread() is not threading.main_thread()
         if queued:
-            _jobs.put(job)
+            done: Future = Future()
+            _jobs.put((done, fn, args))
     return done.result() if queued else fn(*args)
 
 
