@@ -206,7 +206,9 @@ def test_play_pause_and_step_move_the_scrub_slider(page):
     panel = _tab(page, "Edit")
     panel.get_by_role("button", name="Run both rules").first.click()
     scrub = panel.get_by_label("range slider for scrub the steps").first
-    page.wait_for_function("(el) => Number(el.max) > 1 && !el.disabled", arg=scrub.element_handle())
+    # the run is over when the slider has its range, is enabled and stands at the last frame
+    ready = "(el) => Number(el.max) > 1 && !el.disabled && Number(el.value) === Number(el.max)"
+    page.wait_for_function(ready, arg=scrub.element_handle())
     last = int(scrub.get_attribute("max"))
     panel.get_by_role("button", name="◀ step").click()
     page.wait_for_function(f"(el) => Number(el.value) === {last - 1}", arg=scrub.element_handle())
