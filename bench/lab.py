@@ -17,7 +17,6 @@ Each row also gives the figures at a quarter and at half of the budget (the same
 from __future__ import annotations
 
 import argparse
-import os
 import threading
 import time
 from functools import cache
@@ -81,7 +80,7 @@ def measure(name: str) -> list[str]:
 
 def latency(runs: int = 3) -> None:
     """A Hot-tab request (mnist28, DDIM 50, 16 samples) alone and while a Lab run trains digits8 blur+noise;
-    the main thread serves the network steps as app.py's does (UDM_MAIN_THREAD=0: it does not)."""
+    the main thread serves the network steps where app.py's does (app.steps_on_main_thread)."""
     from gradio_client import Client
 
     import app
@@ -106,7 +105,7 @@ def latency(runs: int = 3) -> None:
 
     worker = threading.Thread(target=measure)
     worker.start()
-    if os.environ.get("UDM_MAIN_THREAD", "1") != "0":
+    if app.steps_on_main_thread():
         mainthread.serve(worker.is_alive)
     worker.join()
     demo.close()

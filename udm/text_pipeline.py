@@ -15,16 +15,14 @@ from .process import Choice, Process, check_choice, check_range, check_seed, con
 
 MAX_TEXT_SAMPLES = MAX_SAMPLES["words"]  # per request
 REFERENCE_MAX_STEPS = 100  # the text schedulers on words of four or five characters
-MODELS: tuple[str, ...] = ("trained", "exact", "bert-only")
 # bert-only: the edit BERT at every step; "trained" takes the edit model's last step with the mask BERT
+MODELS: tuple[str, ...] = ("trained", "exact", "bert-only")
+MAX_TEMPERATURE = 5.0
 
 
 def models(process: str) -> tuple[str, ...]:
     """The posteriors a text process offers: bert-only is the edit model's alone."""
     return MODELS if process == "edit" else MODELS[:2]
-
-
-MAX_TEMPERATURE = 5.0
 
 
 @dataclass(frozen=True)
