@@ -82,6 +82,34 @@ def test_train_through_accelerate_writes_a_checkpoint(tmp_path):
         assert (tmp_path / "ck" / f).is_file()
 
 
+def test_a_text_model_trains_with_dropout_and_samples_without_it(tmp_path):
+    """--dropout reaches the BERT while it trains, lands on the card's rebuild line, and the loaded model
+    (eval mode) answers the same twice; a dropout of 1 is refused."""
+    import json
+
+    from udm import text, textmodel
+
+    out = tmp_path / "m"
+    args = ["train", "--process", "mask", "--data", "en5", "--small", "--steps", "3", "--batch-size", "8"]
+    assert main([*args, "--dropout", "0.25", "--quiet", "--out", str(out)]) == 0
+    meta = json.loads((out / "udm.json").read_text())
+    assert meta["train"]["dropout"] == 0.25 and "--dropout 0.25" in (out / "README.md").read_text()
+    model, _ = textmodel.load(out)
+    assert model.config.hidden_dropout_prob == 0.25 and not model.training
+    x = torch.full((4, 5), text.vocab("en5").MASK)
+    first, again = (textmodel.char_logits(model, x, text.vocab("en5"), "mask", 5) for _ in range(2))
+    assert torch.equal(first, again)
+    assert (
+        textmodel.bert(text.vocab("en5"), "mask", True, dropout=0.25)
+        .train()(torch.zeros(64, 5, dtype=torch.long))
+        .logits.std(0)
+        .max()
+        > 0
+    )  # in training the same input gives different answers
+    with pytest.raises(ValueError, match="dropout"):
+        textmodel.default_config("mask", "en5", dropout=1.0)
+
+
 def test_train_continues_from_a_checkpoint_with_init(tmp_path):
     """--init starts from the saved weights (at lr 0 they come back unchanged, the time table recomputed);
     the card lists both stages and rebuilds them in one line; a checkpoint of another network is refused."""

@@ -331,6 +331,7 @@ def test_one_edit_from_an_exact_mask_posterior_is_the_exact_edit_posterior_at_t_
     pred = _one_edit_from_exact_mask(x_t)
     exact = discrete.ExactPosterior(tok(WORDS), WEIGHTS, variant)(x_t, 1)
     w = pred.weights(distinct=variant == "edit-v2")
+    assert w is pred.weights(distinct=variant == "edit-v2")  # computed once per step, drawn from and scored
     for row in range(len(x_t)):
         got = Counter()
         for (i, c), p in zip(((i, c) for i in range(3) for c in range(V)), w[row].flatten().tolist()):

@@ -28,6 +28,7 @@ TRAIN_OPTIONS = (
     "width",
     "layers",
     "soft",
+    "dropout",
     "eval_every",
 )
 
@@ -342,6 +343,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=int, help="mask, edit: the BERT's hidden size (default 128)")
     t.add_argument("--layers", type=int, help="mask, edit: the BERT's layers (default 4)")
     t.add_argument("--soft", type=float, help="mask, edit: weight in [0, 1] of the exact posterior as a target")
+    t.add_argument("--dropout", type=float, help="mask, edit: the BERT's dropout while it trains (default 0)")
     t.add_argument(
         "--eval-every", type=int, help="mask, edit: steps between points of the valid-rate curve (default 0: none)"
     )

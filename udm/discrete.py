@@ -259,6 +259,7 @@ class OneEdit(Prediction):
 
     x_t: torch.Tensor
     logits: torch.Tensor
+    _kept: dict = field(default_factory=dict, compare=False, repr=False)  # (temperature, distinct) → weights
 
     def chunk(self, n: int) -> list[OneEdit]:
         """The batch split in n (core.Batched)."""
@@ -267,13 +268,17 @@ class OneEdit(Prediction):
     def weights(self, temperature: float = 1.0, distinct: bool = True) -> torch.Tensor:
         """(B, l, V) each single edit (i, c)'s probability, ∝ (m_i(c) / m_i(x_t,i))^(1/T); 0 at c = x_t,i if
         `distinct`. Computed from log-probabilities, so that a low temperature neither underflows nor ties
-        positions; a zero probability counts as e^KNOWN_LOGIT, so a letter m_i rules out has no weight."""
-        logm = torch.log_softmax(self.logits.float() / temperature, -1).clamp_min(KNOWN_LOGIT)
-        here = self.x_t.unsqueeze(2)
-        d = logm - logm.gather(2, here)
-        if distinct:
-            d = d.scatter(2, here, float("-inf"))
-        return torch.softmax(d.flatten(1), 1).view_as(d)
+        positions; a zero probability counts as e^KNOWN_LOGIT, so a letter m_i rules out has no weight.
+        Computed once per (temperature, distinct): a rule may draw from them and then score its draw."""
+        key = (temperature, distinct)
+        if key not in self._kept:
+            logm = torch.log_softmax(self.logits.float() / temperature, -1).clamp_min(KNOWN_LOGIT)
+            here = self.x_t.unsqueeze(2)
+            d = logm - logm.gather(2, here)
+            if distinct:
+                d = d.scatter(2, here, float("-inf"))
+            self._kept[key] = torch.softmax(d.flatten(1), 1).view_as(d)
+        return self._kept[key]
 
     def _draw(self, w: torch.Tensor, generator) -> torch.Tensor:
         b, n, v = w.shape

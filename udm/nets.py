@@ -145,16 +145,17 @@ def bert_size(small: bool = False, width: int = 128, layers: int = 4) -> dict[st
     )
 
 
-def bert_mlm(vocab_size: int, positions: int, **size: int):
-    """A `transformers.BertForMaskedLM` built from its config (nothing downloads), without dropout."""
+def bert_mlm(vocab_size: int, positions: int, dropout: float = 0.0, **size: int):
+    """A `transformers.BertForMaskedLM` built from its config (nothing downloads); `dropout` (hidden and
+    attention) acts in training only."""
     from transformers import BertConfig, BertForMaskedLM
 
     cfg = BertConfig(
         vocab_size=vocab_size,
         max_position_embeddings=positions,
         type_vocab_size=1,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
         **size,
     )
     return BertForMaskedLM(cfg)

@@ -118,11 +118,11 @@ def one_edit(mask_model, x_t: torch.Tensor, vocab: text.Vocab) -> discrete.OneEd
     return discrete.OneEdit(x_t, pred.logits[rows])
 
 
-def bert(vocab: text.Vocab, process: str, small: bool = False, width: int = 128, layers: int = 4):
+def bert(vocab: text.Vocab, process: str, small: bool = False, width: int = 128, layers: int = 4, dropout: float = 0.0):
     """The network of a text posterior: ids of the special tokens and the characters in, l positions
     (and the edit model's time token)."""
     size = nets.bert_size(small, width, layers)
-    return nets.bert_mlm(n_special(vocab.length) + vocab.V, vocab.length + (process == "edit"), **size)
+    return nets.bert_mlm(n_special(vocab.length) + vocab.V, vocab.length + (process == "edit"), dropout, **size)
 
 
 def load(folder: Path, device: torch.device | str = "cpu") -> tuple[Any, dict[str, Any]]:
@@ -153,11 +153,14 @@ class TextTrainConfig:
     width: int = 128  # BERT hidden size (heads of 32)
     layers: int = 4
     soft: float = 0.0  # weight of the exact posterior's marginals over the training list as a target
+    dropout: float = 0.0  # the BERT's hidden and attention dropout while it trains
     eval_every: int = 0  # steps between points of the valid-rate curve (0: none)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.soft <= 1.0:
             raise ValueError(f"soft must be in [0, 1], got {self.soft}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.process not in PROCESSES:
             raise ValueError(f"unknown text process {self.process!r}; valid: {', '.join(PROCESSES)}")
         text.check_name(self.data)
@@ -226,7 +229,7 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
             print(f"  step {step}, {seconds:.0f} s: {CURVE_RULE} valid {scores['valid']:.3f}", flush=True)
 
     model, summary, acc = fit(
-        bert(vocab, cfg.process, cfg.small, cfg.width, cfg.layers),
+        bert(vocab, cfg.process, cfg.small, cfg.width, cfg.layers, cfg.dropout),
         lambda m, batch: loss(m, batch, vocab, cfg.process, cfg.soft, exact),
         x0,
         cfg,
@@ -368,7 +371,7 @@ def write_card(folder: Path) -> None:
 def _options(train: dict[str, Any]) -> str:
     """The command-line options that rebuild a checkpoint trained with other than the default settings."""
     default = asdict(default_config(train["process"], train["data"]))
-    keys = ("steps", "batch_size", "lr", "seed", "width", "layers", "soft", "eval_every")
+    keys = ("steps", "batch_size", "lr", "seed", "width", "layers", "soft", "dropout", "eval_every")
     return "".join(f" --{k.replace('_', '-')} {train[k]}" for k in keys if k in train and train[k] != default[k])
 
 
