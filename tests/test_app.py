@@ -126,7 +126,7 @@ def test_events_run_on_one_torch_thread_off_the_main_thread():
     trainer = threading.Thread(target=event(threads=0)(lambda: seen.append(torch.get_num_threads())))
     trainer.start()
     trainer.join()
-    assert seen == [main]  # a long training run keeps torch's own count
+    assert seen == [main]  # threads=0 keeps torch's own count
 
     @event
     def frames():
@@ -143,8 +143,8 @@ def test_events_run_on_one_torch_thread_off_the_main_thread():
 
 def test_a_runs_steps_are_computed_on_the_main_thread_while_it_serves():
     """app.py's main thread serves the network steps of the runs that events walk (where torch runs the UNet
-    at full speed); while a Lab run trains, or with no loop serving, a step is computed where it is asked
-    for; an error reaches the event."""
+    at full speed) and a Lab run's training slices, after any sampling step that waits; with no loop
+    serving, a step is computed where it is asked for; an error reaches the event."""
     import threading
 
     from udm.app import mainthread
@@ -177,10 +177,34 @@ def test_a_runs_steps_are_computed_on_the_main_thread_while_it_serves():
     _, out = served(lambda: _raised(lambda: list(mainthread.steps(records(fail_at=1)))))
     assert out == ["bad step"] and seen == [threading.main_thread()] * 2
 
-    seen.clear()
-    with mainthread.aside():  # a Lab run trains: steps stay on their worker, though the loop serves
-        worker, out = served(lambda: list(mainthread.steps(records())))
-    assert out == [[0, 1, 2]] and seen == [worker] * 3
+    from udm.app import lab as lab_tab
+
+    _, out = served(lambda: lab_tab._slice(lambda seconds: (threading.current_thread(), seconds), 0.05))
+    assert out == [(threading.main_thread(), 0.05)]  # a Lab run's training slice
+
+    def queued(n):
+        while mainthread._jobs.qsize() < n:
+            time.sleep(0.005)
+
+    order, busy, gate = [], threading.Event(), threading.Event()
+
+    def contest():  # the main thread is busy; a training slice, then a sampling step, wait for it
+        ask = [
+            threading.Thread(target=lambda: mainthread.call(lambda: (busy.set(), gate.wait()))),
+            threading.Thread(target=lambda: mainthread.call(order.append, "training", background=True)),
+            threading.Thread(target=lambda: mainthread.call(order.append, "sampling step")),
+        ]
+        ask[0].start()
+        busy.wait()
+        for k, t in enumerate(ask[1:], 1):
+            t.start()
+            queued(k)
+        gate.set()
+        for t in ask:
+            t.join()
+
+    served(contest)
+    assert order == ["sampling step", "training"]
 
     # the loop stops with a step still queued: its caller hears so, it is not left waiting
     stopped = []

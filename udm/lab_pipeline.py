@@ -16,7 +16,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ BATCH = {"points": 512, "images": 64, "words": 256}
 SMALL_IMAGES_BATCH = 128  # 8×8 digits: more readable at 3 min than 64 (python -m bench.lab_width --seeds 3)
 WARMUP = 100
 EMA_DECAY = 0.999
+SLICE = 0.05  # seconds of training steps computed in one go (one main-thread job in the app)
 SOFT = 0.5  # words: weight of the exact posterior's marginals over the list as a target (udm.textmodel.loss)
 
 
@@ -162,20 +163,18 @@ class Training:
         self.batch = min(batch_size(spec), 4 * len(self.x0))
         self.g = torch.Generator(device=self.device).manual_seed(seed)
 
-    def _lr(self) -> float:
+    def _lr(self, elapsed: float) -> float:
         warm = min(1.0, (self.step + 1) / WARMUP)
-        return LR[self.spec.kind] * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, self.elapsed / self.seconds)))
+        return LR[self.spec.kind] * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / self.seconds)))
 
-    def steps(self, stop: threading.Event | None = None, every: float = 0.5) -> Iterator[Report]:
-        """Train until the budget is spent or `stop` is set, reporting every `every` seconds and at the end.
-        The budget counts training time only: while the caller holds a report (e.g. to draw previews from
-        `trained()`), the clock stands still."""
-        last = -every
-        while self.elapsed < self.seconds and not (stop is not None and stop.is_set()):
-            begin = time.perf_counter()
+    def _train_for(self, seconds: float) -> float:
+        """Optimiser steps for about `seconds` (at least one, never past the budget); the time they took."""
+        begin = time.perf_counter()
+        spent = 0.0
+        while self.elapsed + spent < self.seconds:
             idx = torch.randint(0, len(self.x0), (self.batch,), generator=self.g, device=self.device)
             for group in self.opt.param_groups:
-                group["lr"] = self._lr()
+                group["lr"] = self._lr(self.elapsed + spent)
             loss = self.loss(self.net, self.x0[idx])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.params, 1.0, foreach=True)
@@ -184,7 +183,22 @@ class Training:
             self.ema.step(self.params)
             self.step += 1
             self.smooth = loss.item() if self.smooth is None else 0.95 * self.smooth + 0.05 * loss.item()
-            self.elapsed += time.perf_counter() - begin
+            spent = time.perf_counter() - begin
+            if spent >= seconds:
+                break
+        return spent
+
+    def steps(
+        self, stop: threading.Event | None = None, every: float = 0.5, run: Callable[..., float] | None = None
+    ) -> Iterator[Report]:
+        """Train until the budget is spent or `stop` is set, reporting every `every` seconds and at the end.
+        The budget counts training time only: while the caller holds a report (e.g. to draw previews from
+        `trained()`), the clock stands still. `run(fn, seconds)` computes each slice of SLICE seconds of
+        steps (default: here; the Lab tab hands them to the main thread, `udm.app.mainthread`)."""
+        run = run or (lambda fn, seconds: fn(seconds))
+        last = -every
+        while self.elapsed < self.seconds and not (stop is not None and stop.is_set()):
+            self.elapsed += run(self._train_for, min(SLICE, every))
             if self.elapsed - last >= every:
                 last = self.elapsed
                 self.history.append((self.step, round(self.elapsed, 2), self.smooth))

@@ -29,9 +29,10 @@ STREAM_EVERY = 0.4  # seconds between streamed frames: each costs ~25 ms of pict
 _GIF_DIR = Path(tempfile.gettempdir()) / "udm-gifs"  # created on first use, not at import
 _last_sweep = 0.0  # when _forget_old_files last looked through _GIF_DIR
 
-# Torch's intra-op threads for each event. Gradio runs events on worker threads, and off the main thread
-# torch's two OpenMP threads run the UNet at half speed (docs/figures.md, Speed): one thread is quicker
-# there, and two events at once then share the two cores without oversubscribing them. 0 keeps torch's own.
+# Torch's intra-op threads for each event. Gradio runs events on worker threads; a second thread running
+# torch on two OpenMP threads beside the main thread's halves the speed of both (udm.app.mainthread), so
+# events take one, and hand their network's heavy work to the main thread where it serves; two events at
+# once then share the two cores without oversubscribing them. 0 keeps torch's own.
 EVENT_THREADS = int(os.environ.get("UDM_EVENT_THREADS", "1"))
 _TORCH_THREADS = torch.get_num_threads()  # torch's own count (OMP_NUM_THREADS, or one per core)
 
@@ -258,7 +259,7 @@ def _event_threads(n: int) -> None:
 def event(fn=None, *, threads: int = EVENT_THREADS):
     """Wrap an event function (plain or generator) for Gradio:
 
-    - it runs with `threads` torch threads (EVENT_THREADS; 0: torch's default, for a long training run,
+    - it runs with `threads` torch threads (EVENT_THREADS; 0: torch's default,
       which two threads do speed up);
     - a request the library refuses (ValueError) or a missing checkpoint (FileNotFoundError), wherever it
       is raised, even mid-stream, reaches the user as a gr.Error with the library's message;

@@ -178,7 +178,12 @@ def _training(status, curve, preview) -> tuple:
     return status, curve, preview, *[gr.skip()] * 5
 
 
-@event(threads=0)  # a long run: two threads train it ~20 % quicker; sampling events take one
+def _slice(fn, seconds: float) -> float:
+    """A slice of a run's training, on the main thread where it serves (after any waiting sampling step)."""
+    return mainthread.call(fn, seconds, background=True)
+
+
+@event
 def train(name, blocks, T, schedule, sigma, drawing, words, seconds, seed, request: gr.Request = None):
     """Stream (status, loss curve, preview, trained state, download, snippet) while the posterior trains."""
     spec = _spec(name, blocks, T, schedule, sigma, drawing, words)
@@ -190,33 +195,30 @@ def train(name, blocks, T, schedule, sigma, drawing, words, seconds, seed, reque
             raise gr.Error("a training run of yours is going: press Stop first")
         _running[session] = stop
     try:
-        with mainthread.aside():  # sampling steps stay off the main thread meanwhile
-            yield _training(f"building the network for {spec.name}…", None, None)
-            run = lp.Training(spec, seconds=seconds, seed=seed)
-            shown = -PREVIEW_EVERY
-            for report in run.steps(stop):
-                preview = gr.skip()
-                if report.done or run.elapsed - shown >= PREVIEW_EVERY:
-                    shown, preview = run.elapsed, _preview(run)
-                if not report.done:
-                    yield _training(_status(run), _curve(run.history), preview)
-            yield _training("estimating the last statistics…", _curve(run.history), preview)
-            trained = run.trained()
-            fits = (
-                gr.update(
-                    maximum=TAB_MAX_SAMPLES[spec.kind], value=min(TAB_MAX_SAMPLES[spec.kind], PREVIEW[spec.kind])
-                ),
-                gr.update(visible=spec.kind != "words", maximum=lab.forward_of(spec).T),
-            )
-            yield (
-                _status(run, final=True),
-                _curve(run.history),
-                preview,
-                trained,
-                _download(trained),
-                lp.snippet(spec),
-                *fits,
-            )
+        yield _training(f"building the network for {spec.name}…", None, None)
+        run = lp.Training(spec, seconds=seconds, seed=seed)
+        shown = -PREVIEW_EVERY
+        for report in run.steps(stop, run=_slice):
+            preview = gr.skip()
+            if report.done or run.elapsed - shown >= PREVIEW_EVERY:
+                shown, preview = run.elapsed, _preview(run)
+            if not report.done:
+                yield _training(_status(run), _curve(run.history), preview)
+        yield _training("estimating the last statistics…", _curve(run.history), preview)
+        trained = mainthread.call(run.trained, background=True)  # Analytic-DPM's statistics: seconds of network
+        fits = (
+            gr.update(maximum=TAB_MAX_SAMPLES[spec.kind], value=min(TAB_MAX_SAMPLES[spec.kind], PREVIEW[spec.kind])),
+            gr.update(visible=spec.kind != "words", maximum=lab.forward_of(spec).T),
+        )
+        yield (
+            _status(run, final=True),
+            _curve(run.history),
+            preview,
+            trained,
+            _download(trained),
+            lp.snippet(spec),
+            *fits,
+        )
     finally:
         with _lock:
             _running.pop(session, None)
