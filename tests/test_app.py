@@ -183,28 +183,38 @@ def test_a_runs_steps_are_computed_on_the_main_thread_while_it_serves():
     assert out == [(threading.main_thread(), 0.05)]  # a Lab run's training slice
 
     def queued(n):
-        while mainthread._jobs.qsize() < n:
+        deadline = time.monotonic() + 5
+        while mainthread.waiting() < n and time.monotonic() < deadline:
             time.sleep(0.005)
+        assert mainthread.waiting() == n
 
     order, busy, gate = [], threading.Event(), threading.Event()
 
-    def contest():  # the main thread is busy; a training slice, then a sampling step, wait for it
+    def contest(pause=0.0):  # the main thread is busy; a training slice, then a sampling step, wait for it
+        busy.clear()
+        gate.clear()
         ask = [
-            threading.Thread(target=lambda: mainthread.call(lambda: (busy.set(), gate.wait()))),
+            threading.Thread(target=lambda: mainthread.call(lambda: (busy.set(), gate.wait(5)))),
             threading.Thread(target=lambda: mainthread.call(order.append, "training", background=True)),
             threading.Thread(target=lambda: mainthread.call(order.append, "sampling step")),
         ]
         ask[0].start()
-        busy.wait()
-        for k, t in enumerate(ask[1:], 1):
-            t.start()
-            queued(k)
-        gate.set()
-        for t in ask:
-            t.join()
+        assert busy.wait(5)
+        try:
+            for k, t in enumerate(ask[1:], 1):
+                t.start()
+                queued(k)
+                time.sleep(pause)
+        finally:
+            gate.set()
+            for t in ask:
+                t.join(5)
 
     served(contest)
     assert order == ["sampling step", "training"]
+    order.clear()
+    served(lambda: contest(pause=mainthread.AGE + 0.1))  # a slice that waited AGE goes first: never stalled
+    assert order == ["training", "sampling step"]
 
     # the loop stops with a step still queued: its caller hears so, it is not left waiting
     stopped = []
@@ -212,7 +222,7 @@ def test_a_runs_steps_are_computed_on_the_main_thread_while_it_serves():
 
     def running_until_a_step_waits():
         asker.start()
-        while mainthread._jobs.empty():
+        while not mainthread.waiting():
             time.sleep(0.005)
         return False
 

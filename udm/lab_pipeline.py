@@ -167,8 +167,10 @@ class Training:
         warm = min(1.0, (self.step + 1) / WARMUP)
         return LR[self.spec.kind] * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / self.seconds)))
 
+    @torch.enable_grad()  # whatever the thread it runs on was doing
     def _train_for(self, seconds: float) -> float:
-        """Optimiser steps for about `seconds` (at least one, never past the budget); the time they took."""
+        """Optimiser steps for about `seconds` (at least one; the last may end past the budget); the time
+        they took."""
         begin = time.perf_counter()
         spent = 0.0
         while self.elapsed + spent < self.seconds:

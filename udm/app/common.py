@@ -256,11 +256,22 @@ def _event_threads(n: int) -> None:
             torch.set_num_threads(n)
 
 
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Torch on n threads (0: torch's own count) on this worker thread for a while."""
+    before = torch.get_num_threads()
+    _event_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def event(fn=None, *, threads: int = EVENT_THREADS):
     """Wrap an event function (plain or generator) for Gradio:
 
-    - it runs with `threads` torch threads (EVENT_THREADS; 0: torch's default,
-      which two threads do speed up);
+    - it runs with `threads` torch threads (EVENT_THREADS; 0: torch's default);
     - a request the library refuses (ValueError) or a missing checkpoint (FileNotFoundError), wherever it
       is raised, even mid-stream, reaches the user as a gr.Error with the library's message;
     - the pictures it returns leave as files of their own. Gradio writes a PIL output to a cache path named

@@ -26,6 +26,7 @@ from .common import (
     player,
     scrub_slider,
     session_state,
+    torch_threads,
     uploaded_picture,
     whole,
 )
@@ -179,8 +180,12 @@ def _training(status, curve, preview) -> tuple:
 
 
 def _slice(fn, seconds: float) -> float:
-    """A slice of a run's training, on the main thread where it serves (after any waiting sampling step)."""
-    return mainthread.call(fn, seconds, background=True)
+    """A slice of a run's training: on the main thread where it serves (after any waiting sampling step),
+    else here on torch's own thread count (no other thread then runs torch on two)."""
+    if mainthread.serving():
+        return mainthread.call(fn, seconds, background=True)
+    with torch_threads(0):
+        return fn(seconds)
 
 
 @event
@@ -205,7 +210,7 @@ def train(name, blocks, T, schedule, sigma, drawing, words, seconds, seed, reque
             if not report.done:
                 yield _training(_status(run), _curve(run.history), preview)
         yield _training("estimating the last statistics…", _curve(run.history), preview)
-        trained = mainthread.call(run.trained, background=True)  # Analytic-DPM's statistics: seconds of network
+        trained = run.trained()  # here, not as one long job in the main thread's way
         fits = (
             gr.update(maximum=TAB_MAX_SAMPLES[spec.kind], value=min(TAB_MAX_SAMPLES[spec.kind], PREVIEW[spec.kind])),
             gr.update(visible=spec.kind != "words", maximum=lab.forward_of(spec).T),
