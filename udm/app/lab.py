@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from .. import compare, lab, text, viz
+from .. import compare, core, lab, text, viz
 from .. import lab_pipeline as lp
 from . import mainthread
 from .common import (
@@ -170,7 +170,8 @@ def _preview(run: lp.Training) -> viz.Image.Image:
     trained = run.trained(with_stats=False)
     T = lab.forward_of(run.spec).T
     steps = None if run.spec.kind == "words" else min(T, 20)
-    x = trained.sample("improved", PREVIEW[run.spec.kind], seed=0, steps=steps)
+    plan = trained.plan("improved", PREVIEW[run.spec.kind], 0, steps)  # its steps on the main thread too
+    x = lab.to_data(run.spec, core.last(mainthread.steps(plan.steps())).x_s)
     return viz.titled(_picture(run.spec, x), f"improved rule, step {run.step}", below=True)
 
 
