@@ -72,8 +72,8 @@ def _warm() -> None:
 
 def steps_on_main_thread() -> bool:
     """Whether the main thread serves the runs' steps and the Lab's training: on the CPU, where only one
-    thread may run torch's two OpenMP threads at full speed (udm.app.mainthread); not on a GPU, nor on ZeroGPU (`spaces`), which runs the calls in processes of its own; never
-    with UDM_MAIN_THREAD=0."""
+    thread may run torch's two OpenMP threads at full speed (udm.app.mainthread); not on a GPU, nor on
+    ZeroGPU (`spaces`), which runs the calls in processes of its own; never with UDM_MAIN_THREAD=0."""
     if os.environ.get("UDM_MAIN_THREAD", "1") == "0" or importlib.util.find_spec("spaces") is not None:
         return False
     return default_device().type == "cpu"

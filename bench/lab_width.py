@@ -21,7 +21,7 @@ RUNS = ("32,64,64,0.002", "16,32,64,0.002", "16,32,128,0.002", "16,32,64,0.004",
 
 def run(c1: int, c2: int, batch: int, lr: float, seconds: float, seed: int = 0) -> tuple[int, float, float]:
     """(steps taken, readable share naive, improved) of one run."""
-    base, batches, rates = lp.net_config, lp.SMALL_IMAGES_BATCH, dict(lp.LR)
+    base, small_batch, rates = lp.net_config, lp.SMALL_IMAGES_BATCH, dict(lp.LR)
 
     def config(spec, small=False):
         c = base(spec, small)
@@ -36,7 +36,7 @@ def run(c1: int, c2: int, batch: int, lr: float, seconds: float, seed: int = 0) 
             pass
         f = bench_lab.figures(training.trained(), 256, seed)
     finally:
-        lp.net_config, lp.SMALL_IMAGES_BATCH, lp.LR = base, batches, rates
+        lp.net_config, lp.SMALL_IMAGES_BATCH, lp.LR = base, small_batch, rates
     return training.step, f["naive"]["readable"], f["improved"]["readable"]
 
 

@@ -30,26 +30,29 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=8.0)
     s = p.parse_args().seconds
     got: dict[str, int] = {}
-    hold = threading.Event()
 
-    def second(key: str, keep: bool) -> None:
-        got[key] = steps(s)
-        if keep:
-            hold.wait()
+    def on_thread(key: str, keep: threading.Event | None = None) -> threading.Thread:
+        """Steps on a second thread, which ends; with `keep`, it stays alive and idle until keep is set."""
+        ran = threading.Event()
 
-    def on_thread(key: str, keep: bool = False) -> threading.Thread:
-        t = threading.Thread(target=second, args=(key, keep))
+        def second() -> None:
+            got[key] = steps(s)
+            ran.set()
+            if keep is not None:
+                keep.wait()
+
+        t = threading.Thread(target=second)
         t.start()
-        if not keep:
+        ran.wait()
+        if keep is None:
             t.join()
         return t
 
     on_thread("a second thread, the main thread never ran torch")
     got["the main thread"] = steps(s)
     on_thread("a second thread, after the main thread ran torch")
-    idle = on_thread("a second thread again, kept alive", keep=True)
-    while len(got) < 4:
-        threading.Event().wait(0.05)
+    hold = threading.Event()
+    idle = on_thread("a second thread again, kept alive", hold)
     got["the main thread, that second thread alive and idle"] = steps(s)
     hold.set()
     idle.join()

@@ -3,13 +3,14 @@
 Torch's CPU threads are OpenMP's (libgomp). Each thread that runs torch on two threads keeps a team of
 OpenMP threads of its own, and once a process holds more OpenMP threads than cores, libgomp throttles
 their waiting between parallel regions: every network then runs about half as fast
-(`python -m bench.omp_threads`). So the app keeps one such thread: app.py's main thread, which would only wait, runs a loop (`serve`)
-of the jobs that events hand it, and the events themselves run torch on one thread (`common.event`).
-`steps` walks a sampling run's step records there, one step per job, so that a stream still yields
-between steps; a Lab run hands its training there in slices of a few tens of milliseconds
-(`background=True`), served after any waiting sampling step, or once one has waited AGE seconds (so
-that a busy server slows a training run but never stalls it, nor its Stop). Where no loop serves (a script, a test, a
-GPU or ZeroGPU: `app.steps_on_main_thread`), everything runs on the thread that asks.
+(`python -m bench.omp_threads`). So the app keeps one such thread: app.py's main thread, which would only
+wait, runs a loop (`serve`) of the jobs that events hand it, and the events themselves run torch on one
+thread (`common.event`). `steps` walks a sampling run's step records there, one step per job, so that a
+stream still yields between steps; a Lab run hands its training there in slices of a few tens of
+milliseconds (`background=True`), served after any waiting sampling step, or once one has waited AGE
+seconds (so that a busy server slows a training run but never stalls it, nor its Stop). Where no loop
+serves (a script, a test, a GPU or ZeroGPU: `app.steps_on_main_thread`), everything runs on the thread
+that asks.
 """
 
 from __future__ import annotations
@@ -60,10 +61,7 @@ def serve(running: Callable[[], bool], poll: float = 0.1) -> None:
                 continue
             done, fn, args, background = job
             if done.set_running_or_notify_cancel():
-                try:
-                    done.set_result(fn(*args))
-                except Exception as e:  # the caller re-raises it, where it would have been raised
-                    done.set_exception(e)
+                _run(done, fn, args)
             if not background:
                 grace_until = time.monotonic() + GRACE
             job = None
@@ -107,11 +105,15 @@ def _submit(fn: Callable[..., Any], args: tuple, background: bool = False) -> Fu
                 _sampling.append((done, fn, args))
             _cond.notify()
             return done
+    _run(done, fn, args)
+    return done
+
+
+def _run(done: Future, fn: Callable[..., Any], args: tuple) -> None:
     try:
         done.set_result(fn(*args))
-    except Exception as e:
+    except Exception as e:  # the caller re-raises it, where it would have been raised
         done.set_exception(e)
-    return done
 
 
 def steps(records: Iterable) -> Iterator:
