@@ -141,6 +141,24 @@ def test_text_checkpoints_reload_offline_with_the_same_logits(tmp_path):
         torch.testing.assert_close(got[name], want[name], msg=lambda m, n=name: f"{n}: {m}")
 
 
+def test_the_mask_card_s_exact_figures_are_what_the_code_computes():
+    """mask-en5's card quotes udm.likelihood's novel-valid and held-out bits (bench.text_likelihood): the
+    held-out split, computed again, gives them; and they are the figures of a model that memorises."""
+    from udm import likelihood, text, textmodel
+    from udm.pipeline import checkpoint_root
+
+    folder = checkpoint_root() / "mask-en5"
+    card = json.loads((folder / "likelihood.json").read_text())
+    model, _ = textmodel.load(folder)
+    vocab = text.vocab("en5")
+    held = likelihood.improved_probability(
+        textmodel.NeuralPosterior(model, vocab, "mask"), text.tokens("en5", "test"), vocab.MASK, vocab.V
+    )
+    assert float(held.sum()) == pytest.approx(card["novel-valid"], abs=2e-4)
+    assert likelihood.log2_mean(held) == pytest.approx(card["bits, held-out"], abs=0.01)
+    assert card["bits, held-out"] > card["bits, training"] + 2 and card["valid"] > 0.5
+
+
 @pytest.mark.parametrize("name", ["mnist28", "en5"])
 def test_encoding_model_is_complete_and_reconstructs_at_t1(name):
     from udm import encoding, hot, schedule

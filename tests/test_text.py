@@ -234,6 +234,9 @@ def test_the_valid_rate_curve_is_recorded_without_touching_the_training(tmp_path
     assert [p["seconds"] for p in points] == sorted(p["seconds"] for p in points)
     card = (tmp_path / "curved" / "README.md").read_text()
     assert "## Valid rate against training time" in card and "--eval-every 2" in card
+    if process == "mask":  # and the improved rule's figures without sampling (udm.likelihood)
+        assert all(0.0 < p["novel_valid_exact"] < 1.0 and p["bits_held_out"] > 10 for p in points)
+        assert "novel-valid, exact" in card
     with pytest.raises(ValueError, match="eval_every"):
         textmodel.default_config(process, "en5", eval_every=-1)
 

@@ -224,9 +224,12 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
 
     def point(model, step: int, seconds: float) -> None:
         scores = judge.word_scores(cfg.data, sample_words(model, vocab, cfg.process, CURVE_SAMPLES))
+        if cfg.process == "mask":
+            scores |= exact_scores(model, vocab, cfg.data)
         curve.append({"steps": step, "seconds": round(seconds, 1), **{k: round(v, 4) for k, v in scores.items()}})
         if progress:
-            print(f"  step {step}, {seconds:.0f} s: {CURVE_RULE} valid {scores['valid']:.3f}", flush=True)
+            exact = f", novel-valid (exact) {scores['novel_valid_exact']:.4f}" if "novel_valid_exact" in scores else ""
+            print(f"  step {step}, {seconds:.0f} s: {CURVE_RULE} valid {scores['valid']:.3f}{exact}", flush=True)
 
     model, summary, acc = fit(
         bert(vocab, cfg.process, cfg.small, cfg.width, cfg.layers, cfg.dropout),
@@ -261,6 +264,7 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
 
 
 CURVE_RULE, CURVE_SAMPLES = "improved", 1000  # the valid-rate curve recorded during training
+EXACT_HEAD = " novel-valid, exact | bits, held-out | bits, training |"  # the mask model's curve (exact_scores)
 
 
 def variant_of(process: str, rule: str) -> str:
@@ -283,6 +287,24 @@ def sample_words(model, vocab: text.Vocab, process: str, n: int, rule: str = CUR
         reverse = discrete.EditReverse(rule, vocab.V)
     plan = discrete.plan(NeuralPosterior(model, vocab, variant_of(process, rule)), reverse, x, vocab.length, g)
     return vocab.decode(core.last(plan.steps()).x_s.cpu())
+
+
+def exact_scores(model, vocab: text.Vocab, name: str, n_train: int = 2000) -> dict[str, float]:
+    """The mask model's improved rule measured without sampling (`udm.likelihood`): the probability it
+    makes a held-out word (novel-valid, exact) and its bits per word on the held-out words and on n_train
+    training words (a fixed draw)."""
+    from . import likelihood
+
+    posterior = NeuralPosterior(model, vocab, "mask")
+    held = likelihood.improved_probability(posterior, text.tokens(name, "test"), vocab.MASK, vocab.V)
+    train = text.tokens(name, "train")
+    some = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_train]]
+    seen = likelihood.improved_probability(posterior, some, vocab.MASK, vocab.V)
+    return {
+        "novel_valid_exact": float(held.sum()),
+        "bits_held_out": likelihood.log2_mean(held),
+        "bits_training": likelihood.log2_mean(seen),
+    }
 
 
 @torch.no_grad()
@@ -347,16 +369,45 @@ def write_card(folder: Path) -> None:
         lines.append(f"| {t} | " + " | ".join(f"{meta['held_out'][f'{v} t={t}']:.3f}" for v in variants) + " |")
     if "curve" in meta:
         c = meta["curve"]
+        exact_curve = all("novel_valid_exact" in p for p in c["points"])
         lines += [
             "",
             f"## Valid rate against training time ({c['rule']} rule, {c['samples']} samples, EMA weights)",
             "",
-            "| steps | training s | valid | novel-valid | distinct |",
-            "| --- | --- | --- | --- | --- |",
+        ]
+        if exact_curve:
+            lines += [
+                "novel-valid, exact: the probability that the rule makes a held-out word (`udm.likelihood`, no "
+                "sampling); bits per word on the held-out words and on 2,000 training words.",
+                "",
+            ]
+        lines += [
+            "| steps | training s | valid | novel-valid | distinct |" + (EXACT_HEAD if exact_curve else ""),
+            "| --- | --- | --- | --- | --- |" + (" --- |" * 3 if exact_curve else ""),
         ]
         lines += [
             f"| {p['steps']} | {p['seconds']:.0f} | {p['valid']:.3f} | {p['novel_valid']:.3f} | {p['distinct']:.3f} |"
+            + (
+                f" {p['novel_valid_exact']:.4f} | {p['bits_held_out']:.2f} | {p['bits_training']:.2f} |"
+                if exact_curve
+                else ""
+            )
             for p in c["points"]
+        ]
+    exact = folder / "likelihood.json"
+    if exact.is_file():
+        e = json.loads(exact.read_text())
+        lines += [
+            "",
+            "## The improved rule, exactly",
+            "",
+            "The probability that the improved rule (one position per step) makes each word of the list, summed "
+            "(`udm.likelihood`: every reveal order, no sampling): valid "
+            f"{e['valid']:.4f} (training list {e['training list']:.4f}, novel-valid {e['novel-valid']:.4f}); "
+            f"off-list valid {e['off-list valid']:.4f}. Bits per word: {e['bits, training']:.2f} on the training "
+            f"words, {e['bits, held-out']:.2f} on the held-out words (a list drawn at random: "
+            f"{e['bits, a list at random']:.2f}; a word whose probability rounds to 0 counts 64 bits). Measured by "
+            f"`{e['command']}`.",
         ]
     quality = folder / "quality.json"
     if quality.is_file():
