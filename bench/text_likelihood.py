@@ -17,8 +17,6 @@ import math
 import time
 from pathlib import Path
 
-import torch
-
 from udm import likelihood, text, textmodel
 from udm.pipeline import checkpoint_root
 
@@ -26,36 +24,31 @@ COLUMNS = ["checkpoint", "valid", "training list", "novel-valid", "off-list vali
            "bits, held-out", "gap", "s"]  # fmt: skip
 
 
-def measure(folder: Path, write_card: bool = False) -> list[str]:
+def measure(folder: Path) -> dict[str, float]:
+    """The exact figures of the mask checkpoint in `folder`, and the seconds they took."""
     start = time.perf_counter()
     model, meta = textmodel.load(folder)
     if meta["process"] != "mask":
         raise SystemExit(f"{folder}: a {meta['process']} checkpoint; this bench measures mask models")
     name = meta["data"]
-    vocab = text.vocab(name)
-    posterior = textmodel.NeuralPosterior(model, vocab, "mask")
-    train = likelihood.improved_probability(posterior, text.tokens(name, "train"), vocab.MASK, vocab.V)
-    held = likelihood.improved_probability(posterior, text.tokens(name, "test"), vocab.MASK, vocab.V)
+    train, held = likelihood.on_splits(textmodel.NeuralPosterior(model, text.vocab(name), "mask"), name)
     seen, novel = float(train.sum()), float(held.sum())
-    bits_train, bits_held = likelihood.log2_mean(train), likelihood.log2_mean(held)
-    if write_card:
-        figures = {"valid": seen + novel, "training list": seen, "novel-valid": novel,
-                   "off-list valid": novel / max(1e-12, 1 - seen), "bits, training": bits_train,
-                   "bits, held-out": bits_held, "bits, a list at random": math.log2(len(text.words(name)))}  # fmt: skip
-        out = {k: round(v, 4) for k, v in figures.items()} | {"command": "python -m bench.text_likelihood --write-card"}
-        (folder / "likelihood.json").write_text(json.dumps(out, indent=2) + "\n")
-        textmodel.write_card(folder)
-    return [
-        f"{folder.name} ({name})",
-        f"{seen + novel:.4f}",
-        f"{seen:.4f}",
-        f"{novel:.4f}",
-        f"{novel / max(1e-12, 1 - seen):.4f}",
-        f"{bits_train:.2f}",
-        f"{bits_held:.2f}",
-        f"{bits_held - bits_train:.2f}",
-        f"{time.perf_counter() - start:.0f}",
-    ]
+    return {
+        "valid": seen + novel,
+        "training list": seen,
+        "novel-valid": novel,
+        "off-list valid": novel / max(1e-12, 1 - seen),
+        "bits, training": likelihood.log2_mean(train),
+        "bits, held-out": likelihood.log2_mean(held),
+        "bits, a list at random": math.log2(len(text.words(name))),
+        "s": time.perf_counter() - start,
+    }
+
+
+def row(folder: Path, f: dict[str, float]) -> list[str]:
+    shares = [f"{f[k]:.4f}" for k in ("valid", "training list", "novel-valid", "off-list valid")]
+    bits = [f"{f[k]:.2f}" for k in ("bits, training", "bits, held-out")]
+    return [folder.name, *shares, *bits, f"{f['bits, held-out'] - f['bits, training']:.2f}", f"{f['s']:.0f}"]
 
 
 def main() -> None:
@@ -63,15 +56,16 @@ def main() -> None:
     p.add_argument("folders", nargs="*", type=Path)
     p.add_argument("--write-card", action="store_true", help="write likelihood.json into each folder")
     args = p.parse_args()
-    folders = args.folders or [checkpoint_root() / f"mask-{n}" for n in text.TEXTS]
-    torch.manual_seed(0)
     rows = []
-    for folder in folders:
-        rows.append(measure(folder, args.write_card))
-        print(rows[-1], flush=True)
-    for name in sorted({r[0].split("(")[1].rstrip(")") for r in rows}):
-        print(f"{name}: a list drawn at random costs log2({len(text.words(name))}) = "
-              f"{math.log2(len(text.words(name))):.2f} bits per word")  # fmt: skip
+    for folder in args.folders or [checkpoint_root() / f"mask-{n}" for n in text.TEXTS]:
+        figures = measure(folder)
+        if args.write_card:
+            out = {k: round(v, 4) for k, v in figures.items() if k != "s"}
+            out["command"] = "python -m bench.text_likelihood --write-card"
+            (folder / "likelihood.json").write_text(json.dumps(out, indent=2) + "\n")
+            textmodel.write_card(folder)
+        rows.append(row(folder, figures))
+        print(rows[-1], f"(a list drawn at random: {figures['bits, a list at random']:.2f} bits)", flush=True)
     print("| " + " | ".join(COLUMNS) + " |")
     print("| " + " | ".join("---" for _ in COLUMNS) + " |")
     for r in rows:

@@ -49,6 +49,18 @@ def _probability(posterior: Posterior, x0: torch.Tensor, mask: int, V: int) -> t
     return P[0]
 
 
+def on_splits(posterior: Posterior, name: str, n_train: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """improved_probability of the words of list `name`: (n_train training words, a fixed draw, or all of
+    them when None; every held-out word)."""
+    from . import text
+
+    vocab, train = text.vocab(name), text.tokens(name, "train")
+    if n_train is not None:
+        train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_train]]
+    held = text.tokens(name, "test")
+    return tuple(improved_probability(posterior, x, vocab.MASK, vocab.V) for x in (train, held))
+
+
 def log2_mean(p: torch.Tensor) -> float:
     """Mean −log₂ p over rows (bits per word); rows of probability 0 count as 64 bits, not infinity."""
     return float((-torch.log2(p.clamp_min(2.0**-64))).mean()) if len(p) else math.nan

@@ -295,11 +295,7 @@ def exact_scores(model, vocab: text.Vocab, name: str, n_train: int = 2000) -> di
     training words (a fixed draw)."""
     from . import likelihood
 
-    posterior = NeuralPosterior(model, vocab, "mask")
-    held = likelihood.improved_probability(posterior, text.tokens(name, "test"), vocab.MASK, vocab.V)
-    train = text.tokens(name, "train")
-    some = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_train]]
-    seen = likelihood.improved_probability(posterior, some, vocab.MASK, vocab.V)
+    seen, held = likelihood.on_splits(NeuralPosterior(model, vocab, "mask"), name, n_train)
     return {
         "novel_valid_exact": float(held.sum()),
         "bits_held_out": likelihood.log2_mean(held),
