@@ -98,10 +98,10 @@ def main() -> None:
                     "share that are held-out words; distinct: unique share. exact: the true q(x_0|x_t) "
                     "of the training list."
                     + (
-                        f" trained: the edit BERT, its last step (t = 1) by mask-{name} (Bayes' rule); bert-only: "
-                        "the edit BERT at every step."
+                        f" trained: the edit BERT, its last step (t = 1) by mask-{name} (Bayes' rule) at that "
+                        "model's calibrated temperature; bert-only: the edit BERT at every step."
                         if process == "edit"
-                        else ""
+                        else " trained: the BERT at its calibrated temperature (Calibration, above)."
                     )
                 )
                 command = f"python -m bench.text_quality --n {args.n} --write-card" + (

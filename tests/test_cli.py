@@ -91,9 +91,10 @@ def test_a_text_model_trains_with_dropout_and_samples_without_it(tmp_path):
 
     out = tmp_path / "m"
     args = ["train", "--process", "mask", "--data", "en5", "--small", "--steps", "3", "--batch-size", "8"]
-    assert main([*args, "--dropout", "0.25", "--quiet", "--out", str(out)]) == 0
+    assert main([*args, "--dropout", "0.25", "--calibrate", "40", "--quiet", "--out", str(out)]) == 0
     meta = json.loads((out / "udm.json").read_text())
     assert meta["train"]["dropout"] == 0.25 and "--dropout 0.25" in (out / "README.md").read_text()
+    assert meta["calibration"]["samples"] == 40 and "--calibrate 40" in (out / "README.md").read_text()
     model, _ = textmodel.load(out)
     assert model.config.hidden_dropout_prob == 0.25 and not model.training
     x = torch.full((4, 5), text.vocab("en5").MASK)

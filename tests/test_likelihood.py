@@ -1,6 +1,7 @@
 """udm.likelihood: the exact probability of a word under the mask process's improved rule."""
 
 import itertools
+import math
 from collections import Counter
 
 import pytest
@@ -60,3 +61,46 @@ def test_it_is_the_frequency_at_which_the_sampler_makes_each_word():
 def test_bits_per_word():
     assert likelihood.log2_mean(torch.tensor([0.5, 0.25], dtype=torch.float64)) == pytest.approx(1.5)
     assert likelihood.log2_mean(torch.tensor([0.0], dtype=torch.float64)) == pytest.approx(64.0)
+
+
+class _Tempered:
+    """_Linear's logits divided by `by` (> 1: flatter, < 1: sharper)."""
+
+    def __init__(self, by, seed=1):
+        self.net, self.by = _Linear(seed), by
+
+    def __call__(self, x_t, t):
+        return discrete.Factorized(self.net(x_t, t).logits / self.by)
+
+
+def _shannon(posterior):
+    p = likelihood.improved_probability(posterior, ALL, V, V)
+    return float(-(p * p.log2()).sum())
+
+
+def test_the_entropy_of_the_rule_s_words():
+    words = torch.tensor([[0, 1, 2], [0, 1, 0], [2, 2, 2], [1, 0, 0], [1, 1, 1], [2, 0, 1]])
+    uniform = discrete.ExactPosterior(words, torch.full((6,), 1 / 6), "mask", mask=V)
+    bits, se = likelihood.entropy(uniform, V, V, L, n=500)
+    assert bits == pytest.approx(math.log2(6), abs=1e-5) and se < 1e-5  # every word has p = 1/6 exactly
+    bits, se = likelihood.entropy(_Tempered(1.0), V, V, L, n=4000)
+    assert abs(bits - _shannon(_Tempered(1.0))) < 4 * se and se < 0.03
+    assert _shannon(_Tempered(2.0)) > _shannon(_Tempered(1.0)) + 0.5 > _shannon(_Tempered(0.5)) + 1.0
+
+
+@pytest.mark.parametrize("by", [2.0, 0.8])
+def test_calibration_finds_the_temperature_that_undoes_a_flattening_or_a_sharpening(by):
+    target = _shannon(_Tempered(1.0))
+    tau, bits = likelihood.calibrate(_Tempered(by), V, V, L, target, n=4000)
+    assert tau == pytest.approx(1 / by, rel=0.05)
+    assert bits == pytest.approx(target, abs=0.1)
+
+
+def test_the_bisection_lands_on_the_temperature_of_the_target_entropy_or_at_an_end():
+    def bits_at(tau):  # an entropy that grows with τ: 12 bits at τ = 0.5
+        return 12 + 4 * math.log2(tau / 0.5)
+
+    assert likelihood.bisect_temperature(bits_at, 12.0) == 0.5
+    assert likelihood.bisect_temperature(bits_at, 12 + 4 * math.log2(0.137 / 0.5)) == 0.14  # two digits
+    assert likelihood.bisect_temperature(bits_at, 0.0) == 0.062  # where 12 + 4 log₂(τ / 0.5) = 0
+    assert likelihood.bisect_temperature(bits_at, -10) == 0.05 and likelihood.bisect_temperature(bits_at, 40) == 2.0

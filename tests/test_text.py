@@ -113,6 +113,17 @@ def test_factorized_constrained_draw_matches_enumeration():
     assert tv < 0.03
 
 
+def test_a_sure_posterior_at_a_low_temperature_still_changes_exactly_t_positions():
+    """Where every position is all but sure to keep x_t's token (p = 1 in float32 once divided by 0.05),
+    the draw still changes exactly t of them, the likeliest alternatives, as the log weights say."""
+    logits = torch.full((2, 5, 26), -20.0)
+    x_t = torch.tensor([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])
+    logits.scatter_(2, x_t.unsqueeze(2), 20.0)
+    logits[:, 2, 25] = 0.0  # position 2's runner-up: far likelier than any other change
+    out = discrete.Factorized(logits).sample_differing(x_t, 1, torch.Generator().manual_seed(0), temperature=0.05)
+    assert ((out != x_t).sum(1) == 1).all() and (out[:, 2] == 25).all()
+
+
 def test_edit_v1_posterior_weights_count_the_ways():
     """q_v1(w | x_t, t) ∝ C(l − h, t − h) for Hamming distance h ≤ t."""
     words = tok(WORDS)
@@ -218,7 +229,9 @@ def test_the_valid_rate_curve_is_recorded_without_touching_the_training(tmp_path
     from udm import textmodel
 
     def run(folder, every):
-        cfg = textmodel.default_config(process, "en5", small=True, steps=5, batch_size=16, eval_every=every)
+        cfg = textmodel.default_config(
+            process, "en5", small=True, steps=5, batch_size=16, eval_every=every, calibrate=0
+        )
         textmodel.train(cfg, tmp_path / folder, progress=False)
         return load_file(tmp_path / folder / "model.safetensors"), json.loads(
             (tmp_path / folder / "udm.json").read_text()
@@ -239,6 +252,68 @@ def test_the_valid_rate_curve_is_recorded_without_touching_the_training(tmp_path
         assert "novel-valid, exact" in card
     with pytest.raises(ValueError, match="eval_every"):
         textmodel.default_config(process, "en5", eval_every=-1)
+
+
+def test_a_mask_checkpoint_is_calibrated_by_entropy_and_answers_at_its_temperature(tmp_path):
+    """After training, the mask model's temperature is set where the improved rule's words have the
+    training list's entropy; the loaded model's logits are the network's divided by it, everywhere."""
+    import json
+    import math
+
+    from udm import likelihood, text, textmodel
+
+    vocab = text.vocab("en5")
+    cfg = textmodel.default_config("mask", "en5", small=True, steps=30, batch_size=32, calibrate=300)
+    textmodel.train(cfg, tmp_path / "m", progress=False)
+    meta = json.loads((tmp_path / "m" / "udm.json").read_text())
+    c = meta["calibration"]
+    assert c["target_bits"] == pytest.approx(math.log2(18000), abs=1e-3)
+    assert c["bits_at_1"] > c["target_bits"] + 2  # an undertrained model spreads its words too thin
+    assert 0.05 < c["temperature"] < 1 and c["bits"] == pytest.approx(c["target_bits"], abs=0.5)
+    assert "## Calibration" in (tmp_path / "m" / "README.md").read_text()
+
+    model, _ = textmodel.load(tmp_path / "m")
+    raw, _ = textmodel.load(tmp_path / "m", calibrate=False)
+    x = torch.full((3, 5), vocab.MASK)
+    x[:, 0] = 0
+    tau = c["temperature"]
+    assert torch.allclose(
+        textmodel.char_logits(model, x, vocab, "mask"), textmodel.char_logits(raw, x, vocab, "mask") / tau
+    )
+    hidden = textmodel.mask_prediction(model, x, vocab).position_probs(vocab.V)
+    assert torch.allclose(hidden, textmodel.mask_prediction(raw, x, vocab).position_probs(vocab.V, tau), atol=1e-6)
+    # the recorded entropy is what the loaded model's improved rule has (to sampling noise: dividing inside
+    # the network rounds differently, and a draw by inverse CDF follows)
+    bits, se = likelihood.entropy(textmodel.NeuralPosterior(model, vocab, "mask"), vocab.MASK, vocab.V, 5, 300)
+    assert abs(bits - c["bits"]) < 3 * se
+    assert textmodel.calibrated(model, 1.0) is model and not isinstance(model.cls, textmodel.Tempered)
+
+
+def test_an_edit_checkpoint_is_calibrated_to_the_mask_model_s_collisions(tmp_path, monkeypatch):
+    """The edit model's temperature is set where its improved rule's words (the last step by the mask model
+    under the checkpoint root) repeat as often as the mask model's at its calibrated temperature."""
+    import json
+
+    from udm import text, textmodel
+
+    vocab = text.vocab("en5")
+    monkeypatch.setenv("UDM_CHECKPOINTS", str(tmp_path))
+    for process, n in (("mask", 300), ("edit", 1500)):
+        cfg = textmodel.default_config(process, "en5", small=True, steps=30, batch_size=32, calibrate=n)
+        textmodel.train(cfg, tmp_path / f"{process}-en5", progress=False)
+    c = json.loads((tmp_path / "edit-en5" / "udm.json").read_text())["calibration"]
+    assert c["method"] == "collisions" and c["reference"] == "mask-en5" and c["samples"] == 1500
+    assert c["collisions_at_1"] < c["reference_collisions"] / 4  # at 1 the young model's words are too varied
+    # sharpened as far as the range allows: this young model's words still repeat less than the mask model's
+    assert c["temperature"] == 0.05 and c["collisions_at_1"] <= c["collisions"] < c["reference_collisions"]
+    assert "coincide as often as those of mask-en5" in (tmp_path / "edit-en5" / "README.md").read_text()
+    model, _ = textmodel.load(tmp_path / "edit-en5")
+    raw, _ = textmodel.load(tmp_path / "edit-en5", calibrate=False)
+    x = torch.randint(0, vocab.V, (3, 5), generator=torch.Generator().manual_seed(0))
+    got, want = (textmodel.char_logits(m, x, vocab, "edit-v2", 3) for m in (model, raw))
+    assert torch.allclose(got, want / c["temperature"], atol=1e-5)
+    words = torch.tensor([[0, 1], [0, 1], [2, 2], [0, 1], [2, 2], [3, 3]])  # 3 + 1 equal pairs of 15
+    assert textmodel.collision_rate(words) == pytest.approx(4 / 15)
 
 
 def test_sample_words_makes_words_of_the_right_length_and_alphabet():

@@ -30,6 +30,7 @@ TRAIN_OPTIONS = (
     "soft",
     "dropout",
     "eval_every",
+    "calibrate",
 )
 
 
@@ -54,6 +55,19 @@ def _stats(args: argparse.Namespace) -> int:
         f"wrote {folder / 'stats.safetensors'}: E‖ε‖²/d from {stats['eps_sq'][1]:.4f} (t=1) "
         f"to {stats['eps_sq'][-1]:.6f} (t=T)"
     )
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from . import text, textmodel
+
+    folder = (
+        Path(args.checkpoint) if args.checkpoint else checkpoint.path(f"{args.process}-{text.check_name(args.data)}")
+    )
+    if not 1 <= args.samples <= 100_000:
+        raise ValueError(f"--samples must be in [1, 100000], got {args.samples}")
+    c = textmodel.recalibrate(folder, args.samples)
+    print(f"calibrated {folder}: temperature {c['temperature']} ({c['method']}, {c['seconds']:.0f} s)")
     return 0
 
 
@@ -347,6 +361,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--eval-every", type=int, help="mask, edit: steps between points of the valid-rate curve (default 0: none)"
     )
+    t.add_argument(
+        "--calibrate",
+        type=int,
+        help="mask, edit: words sampled to calibrate the temperature after training (default 2000; 0: none)",
+    )
     t.add_argument("--small", action="store_true", help="tiny network (tests)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_train)
@@ -373,7 +392,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, help="mask: positions revealed per step (default 1)")
     s.add_argument("--pattern", help="mask: fill the blanks of a pattern, e.g. 'c?a?e' or '一?二?'")
     s.add_argument(
-        "--temperature", type=float, help="mask, edit: sampling temperature (default 1); encoding words: 0 (argmax)"
+        "--temperature",
+        type=float,
+        help="mask, edit: sampling temperature (default 1: a trained BERT as its card calibrates it); "
+        "encoding words: 0 (argmax)",
     )
     s.add_argument("-n", type=int, default=64, help="number of samples")
     s.add_argument("--seed", type=int, default=0)
@@ -408,6 +430,16 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--grid", type=int, help="number of timesteps to estimate at (default: the config's)")
     st.add_argument("--per-t", type=int, help="draws per timestep (default: the config's)")
     st.set_defaults(func=_stats)
+
+    cb = sub.add_parser(
+        "calibrate",
+        help="set a text checkpoint's temperature again (mask: by entropy; edit: to its mask model's collisions)",
+    )
+    cb.add_argument("--process", choices=("mask", "edit"), default="mask")
+    cb.add_argument("--data", default="en5", help="en5 or zh4")
+    cb.add_argument("--checkpoint", help="checkpoint folder (default checkpoints/PROCESS-DATA)")
+    cb.add_argument("--samples", type=int, default=2000, help="words sampled per measurement (default 2000)")
+    cb.set_defaults(func=_calibrate)
 
     e = sub.add_parser("evaluate", help="the quality judge's figures for a samples file (.npz)")
     e.add_argument("file", help=".npz with `samples` (images in [0, 1] or points) or `texts`")

@@ -151,19 +151,23 @@ class Factorized(Prediction):
         """Exact draw from the product distribution restricted to |{i: x̂_i ≠ x_t,i}| = t: choose the set S
         of differing positions with P(S) ∝ Π_{i∈S} (1 − p_i(x_t,i)) Π_{i∉S} p_i(x_t,i) (enumerated,
         l is small), then draw each x̂_i, i ∈ S, from p_i with x_t,i excluded."""
-        p = self._probs(temperature)
-        b, n, v = p.shape
-        same = p.gather(2, x_t.unsqueeze(2)).squeeze(2).clamp(1e-12, 1 - 1e-12)  # (B, l)
-        subsets = torch.zeros(math.comb(n, t), n, dtype=torch.bool, device=p.device)
+        # in log space: a position sure to stay (p(x_t,i) = 1 in float32, at a low temperature) keeps a finite
+        # weight for changing, so some subset always has one
+        log_p = torch.log_softmax(self.logits.float() / temperature, -1)
+        n = log_p.shape[1]
+        here = x_t.unsqueeze(2)
+        log_same = log_p.gather(2, here).squeeze(2)  # (B, l)
+        others = log_p.scatter(2, here, float("-inf"))
+        log_other = torch.logsumexp(others, -1)
+        subsets = torch.zeros(math.comb(n, t), n, dtype=torch.bool, device=log_p.device)
         for k, s in enumerate(combinations(range(n), t)):
             subsets[k, list(s)] = True
-        logw = torch.where(subsets[None], (1 - same).log()[:, None], same.log()[:, None]).sum(-1)  # (B, C)
+        logw = torch.where(subsets[None], log_other[:, None], log_same[:, None]).sum(-1)  # (B, C)
         choice = torch.multinomial(torch.softmax(logw, 1), 1, generator=generator).squeeze(1)
         differ = subsets[choice]  # (B, l)
-        q = p.scatter(2, x_t.unsqueeze(2), 0.0)
-        q = q / q.sum(-1, keepdim=True).clamp_min(1e-30)
-        other = categorical(q.view(-1, v), generator).view(b, n)
-        return torch.where(differ, other, x_t)
+        out = x_t.clone()  # the new tokens, drawn at the t chosen positions only
+        out[differ] = categorical(torch.exp(others[differ] - log_other[differ].unsqueeze(1)), generator)
+        return out
 
 
 KNOWN_LOGIT = -1e4  # a known position's logit of every token but its own, in a dense view

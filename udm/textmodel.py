@@ -10,6 +10,7 @@ made x_t. Only the character logits are used.
 from __future__ import annotations
 
 import json
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -125,8 +126,28 @@ def bert(vocab: text.Vocab, process: str, small: bool = False, width: int = 128,
     return nets.bert_mlm(n_special(vocab.length) + vocab.V, vocab.length + (process == "edit"), dropout, **size)
 
 
-def load(folder: Path, device: torch.device | str = "cpu") -> tuple[Any, dict[str, Any]]:
-    """(model in eval mode, udm.json) of a saved text checkpoint; safetensors only, never the network."""
+class Tempered(torch.nn.Module):
+    """The masked-LM head with its logits divided by a temperature: a checkpoint's calibration, applied
+    wherever the network answers (every rule, the reference schedulers, the edit model's last step)."""
+
+    def __init__(self, head: torch.nn.Module, temperature: float):
+        super().__init__()
+        self.head, self.temperature = head, temperature
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return self.head(states) / self.temperature
+
+
+def calibrated(model, temperature: float):
+    """`model` answering at `temperature` (its head wrapped once; 1 leaves it as it is)."""
+    head = model.cls.head if isinstance(model.cls, Tempered) else model.cls
+    model.cls = head if temperature == 1 else Tempered(head, temperature)
+    return model
+
+
+def load(folder: Path, device: torch.device | str = "cpu", calibrate: bool = True) -> tuple[Any, dict[str, Any]]:
+    """(model in eval mode, udm.json) of a saved text checkpoint; safetensors only, never the network. A
+    checkpoint with a "calibration" answers at its temperature unless `calibrate` is False."""
     from transformers import BertForMaskedLM
     from transformers.utils import logging
 
@@ -135,7 +156,10 @@ def load(folder: Path, device: torch.device | str = "cpu") -> tuple[Any, dict[st
     if not meta_file.is_file():
         raise FileNotFoundError(f"no text checkpoint at {folder}; build it with `python -m udm train --process ...`")
     model = BertForMaskedLM.from_pretrained(folder, local_files_only=True, use_safetensors=True)
-    return model.to(device).eval(), json.loads(meta_file.read_text())
+    meta = json.loads(meta_file.read_text())
+    if calibrate and "calibration" in meta:
+        model = calibrated(model, float(meta["calibration"]["temperature"]))
+    return model.to(device).eval(), meta
 
 
 # ---------------------------------------------------------------- training
@@ -155,6 +179,7 @@ class TextTrainConfig:
     soft: float = 0.0  # weight of the exact posterior's marginals over the training list as a target
     dropout: float = 0.0  # the BERT's hidden and attention dropout while it trains
     eval_every: int = 0  # steps between points of the valid-rate curve (0: none)
+    calibrate: int = 2000  # words sampled to calibrate the temperature after training (`calibrate`; 0: none)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.soft <= 1.0:
@@ -168,6 +193,8 @@ class TextTrainConfig:
             raise ValueError("steps and batch_size must be ≥ 1")
         if self.eval_every < 0:
             raise ValueError(f"eval_every must be ≥ 0, got {self.eval_every}")
+        if self.calibrate < 0:
+            raise ValueError(f"calibrate must be ≥ 0 (words sampled; 0: none), got {self.calibrate}")
 
 
 def loss(model, x0: torch.Tensor, vocab: text.Vocab, process: str, soft: float = 0.0, exact=None) -> torch.Tensor:
@@ -258,6 +285,10 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
         }
         if curve:
             meta["curve"] = {"rule": CURVE_RULE, "samples": CURVE_SAMPLES, "points": curve}
+        if cfg.calibrate:
+            meta["calibration"] = calibrate(model, vocab, cfg.process, cfg.calibrate)
+            if progress:
+                print(f"  calibrated: temperature {meta['calibration']['temperature']}")
         (out / "udm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         write_card(out)
     return summary
@@ -265,6 +296,114 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
 
 CURVE_RULE, CURVE_SAMPLES = "improved", 1000  # the valid-rate curve recorded during training
 EXACT_HEAD = " novel-valid, exact | bits, held-out | bits, training |"  # the mask model's curve (exact_scores)
+
+
+def calibrate(model, vocab: text.Vocab, process: str, n: int = 2000) -> dict[str, Any]:
+    """A text network's calibration (`calibration` for mask models, `edit_calibration` for edit models)."""
+    if process == "mask":
+        return calibration(model, vocab, n)
+    return edit_calibration(model, vocab, n, shipped_mask_model(vocab, next(model.parameters()).device))
+
+
+def recalibrate(folder: Path, n: int = 2000) -> dict[str, Any]:
+    """Calibrate a saved checkpoint again (an edit model after its mask model changed): udm.json and card."""
+    model, meta = load(folder, calibrate=False)
+    meta["calibration"] = calibrate(model, text.vocab(meta["data"]), meta["process"], n)
+    meta["train"]["calibrate"] = n
+    (folder / "udm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write_card(folder)
+    return meta["calibration"]
+
+
+def shipped_mask_model(vocab: text.Vocab, device: torch.device | str = "cpu"):
+    """The mask model of the same words under the checkpoint root (calibrated), which the edit model's last
+    step asks; None when there is none."""
+    from .pipeline import checkpoint_root
+
+    folder = checkpoint_root() / f"mask-{vocab.name}"
+    if not (folder / "udm.json").is_file():
+        return None
+    model, meta = load(folder, device)
+    return model if meta["chars"] == vocab.chars else None
+
+
+def calibration(model, vocab: text.Vocab, n: int = 2000) -> dict[str, Any]:
+    """The mask model's temperature τ at which the improved rule's words are as varied as the data: their
+    entropy (n of them, scored exactly by `udm.likelihood`) equals log₂ of the training list's size."""
+    from . import likelihood
+
+    device = next(model.parameters()).device
+    post = NeuralPosterior(calibrated(model, 1.0), vocab, "mask")
+    target = math.log2(len(text.tokens(vocab.name, "train")))
+    start = time.time()
+    at_1, _ = likelihood.entropy(post, vocab.MASK, vocab.V, vocab.length, n, device=device)
+    tau, bits = likelihood.calibrate(post, vocab.MASK, vocab.V, vocab.length, target, n, device=device)
+    return {
+        "temperature": tau,
+        "method": "entropy",
+        "bits": round(bits, 3),
+        "target_bits": round(target, 3),
+        "bits_at_1": round(at_1, 3),
+        "samples": n,
+        "seconds": round(time.time() - start, 1),
+    }
+
+
+def collision_rate(words: torch.Tensor) -> float:
+    """The share of pairs of rows (words) that are equal: an unbiased estimate of Σ_w p(w)², the chance
+    that two words drawn coincide (2 to the minus Rényi entropy of order 2)."""
+    _, counts = torch.unique(words, dim=0, return_counts=True)
+    n = len(words)
+    return float((counts * (counts - 1)).sum()) / max(1, n * (n - 1))
+
+
+@torch.no_grad()
+def _improved_words(posterior, vocab: text.Vocab, process: str, n: int, seed: int, device) -> torch.Tensor:
+    g = torch.Generator(device=device).manual_seed(seed)
+    if process == "mask":
+        x = torch.full((n, vocab.length), vocab.MASK, device=device)
+        reverse = discrete.MaskReverse("improved", vocab.MASK)
+    else:
+        x = torch.randint(0, vocab.V, (n, vocab.length), generator=g, device=device)
+        reverse = discrete.EditReverse("improved", vocab.V)
+    return core.last(discrete.plan(posterior, reverse, x, vocab.length, g).steps()).x_s
+
+
+def edit_calibration(model, vocab: text.Vocab, n: int = 2000, mask_model=None) -> dict[str, Any]:
+    """The edit model's temperature τ at which its improved rule's words (the last step by `mask_model`,
+    as the samplers take it) coincide as often as the mask model's do at its calibrated temperature: the two
+    processes then make words of equal variety. Its words' probabilities cannot be computed, so variety is
+    measured by collisions among n of them; without a mask model, against the training list's 1 / N."""
+    from . import likelihood
+
+    device = next(model.parameters()).device
+    start = time.time()
+    if mask_model is not None:
+        words = _improved_words(NeuralPosterior(mask_model, vocab, "mask"), vocab, "mask", n, 0, device)
+        reference = collision_rate(words)
+    else:
+        reference = 1 / len(text.tokens(vocab.name, "train"))
+
+    def rate(tau: float) -> float:
+        post = NeuralPosterior(calibrated(model, tau), vocab, "edit-v2", last_step=mask_model)
+        return collision_rate(_improved_words(post, vocab, "edit", n, 1, device))
+
+    # Rényi's entropy of order 2, −log₂ of the collision rate, grows with τ like the entropy
+    tau = likelihood.bisect_temperature(
+        lambda tau: -math.log2(max(rate(tau), 1e-12)), -math.log2(max(reference, 1e-12))
+    )
+    out = {
+        "temperature": tau,
+        "method": "collisions",
+        "collisions": round(rate(tau), 7),
+        "reference_collisions": round(reference, 7),
+        "reference": f"mask-{vocab.name}" if mask_model is not None else "the training list",
+        "collisions_at_1": round(rate(1.0), 7),
+        "samples": n,
+        "seconds": round(time.time() - start, 1),
+    }
+    calibrated(model, 1.0)
+    return out
 
 
 def variant_of(process: str, rule: str) -> str:
@@ -368,7 +507,8 @@ def write_card(folder: Path) -> None:
         exact_curve = all("novel_valid_exact" in p for p in c["points"])
         lines += [
             "",
-            f"## Valid rate against training time ({c['rule']} rule, {c['samples']} samples, EMA weights)",
+            f"## Valid rate against training time ({c['rule']} rule, {c['samples']} samples, EMA weights, "
+            "temperature 1)",
             "",
         ]
         if exact_curve:
@@ -390,6 +530,8 @@ def write_card(folder: Path) -> None:
             )
             for p in c["points"]
         ]
+    if "calibration" in meta:
+        lines += ["", "## Calibration", "", _calibration_text(meta["calibration"])]
     exact = folder / "likelihood.json"
     if exact.is_file():
         e = json.loads(exact.read_text())
@@ -402,9 +544,18 @@ def write_card(folder: Path) -> None:
             f"{e['valid']:.4f} (training list {e['training list']:.4f}, novel-valid {e['novel-valid']:.4f}); "
             f"off-list valid {e['off-list valid']:.4f}. Bits per word: {e['bits, training']:.2f} on the training "
             f"words, {e['bits, held-out']:.2f} on the held-out words (a list drawn at random: "
-            f"{e['bits, a list at random']:.2f}; a word whose probability rounds to 0 counts 64 bits). Measured by "
-            f"`{e['command']}`.",
+            f"{e['bits, a list at random']:.2f}; a word whose probability rounds to 0 counts 64 bits)"
+            + (f", at the calibrated temperature {e['temperature']:g}" if e.get("temperature", 1) != 1 else "")
+            + ".",
         ]
+        if "at temperature 1" in e:
+            r = e["at temperature 1"]
+            lines[-1] += (
+                f" The network as trained (temperature 1): valid {r['valid']:.4f} (training list "
+                f"{r['training list']:.4f}, novel-valid {r['novel-valid']:.4f}); {r['bits, training']:.2f} / "
+                f"{r['bits, held-out']:.2f} bits per training / held-out word."
+            )
+        lines[-1] += f" Measured by `{e['command']}`."
     quality = folder / "quality.json"
     if quality.is_file():
         q = json.loads(quality.read_text())
@@ -415,10 +566,33 @@ def write_card(folder: Path) -> None:
     (folder / "README.md").write_text("\n".join(lines) + "\n")
 
 
+def _calibration_text(c: dict[str, Any]) -> str:
+    head = (
+        f"The samplers divide the network's logits by τ = {c['temperature']:g} (the tabs' and the command line's "
+        "temperature multiplies it: 1 samples the model as calibrated), set by bisection after training "
+        f"({c['seconds']:.0f} s). "
+    )
+    if c.get("method", "entropy") == "entropy":
+        return head + (
+            "τ is the temperature at which the improved rule's words are as varied as the data: their entropy, "
+            f"{c['bits']:.2f} bits ({c['samples']} of them, each scored exactly by `udm.likelihood`), is log₂ of "
+            f"the training list's size, {c['target_bits']:.2f} bits; at temperature 1 it is {c['bits_at_1']:.2f} "
+            "(Braverman et al., 2020, *Calibration, entropy rates, and memory in language models*)."
+        )
+    return head + (
+        "τ is the temperature at which the improved rule's words (the last step by the mask model, as the "
+        f"samplers take it) coincide as often as those of {c['reference']}: a share {c['collisions']:.2e} of "
+        f"the pairs among {c['samples']} of them are the same word, against {c['reference_collisions']:.2e} "
+        f"(at temperature 1: {c['collisions_at_1']:.2e}). The edit model's word probabilities cannot be "
+        "computed, so variety is measured by collisions (Rényi's entropy of order 2); matched to the mask "
+        "model's, the two processes make words of equal variety."
+    )
+
+
 def _options(train: dict[str, Any]) -> str:
     """The command-line options that rebuild a checkpoint trained with other than the default settings."""
     default = asdict(default_config(train["process"], train["data"]))
-    keys = ("steps", "batch_size", "lr", "seed", "width", "layers", "soft", "dropout", "eval_every")
+    keys = ("steps", "batch_size", "lr", "seed", "width", "layers", "soft", "dropout", "eval_every", "calibrate")
     return "".join(f" --{k.replace('_', '-')} {train[k]}" for k in keys if k in train and train[k] != default[k])
 
 

@@ -207,7 +207,15 @@ def build(process: str) -> gr.Blocks:
                     else ""
                 )
                 model = gr.Radio(list(tp.models(process)), value="trained", label="model", info=model_info)
-                temperature = gr.Slider(0.05, tp.MAX_TEMPERATURE, value=1.0, step=0.05, label="temperature")
+                temperature = gr.Slider(
+                    0.05,
+                    tp.MAX_TEMPERATURE,
+                    value=1.0,
+                    step=0.05,
+                    label="temperature",
+                    info="1: the model as it is, a trained BERT at the temperature its card calibrates; "
+                    "lower: surer guesses, higher: wilder ones",
+                )
                 with gr.Row():
                     seed = gr.Number(0, precision=0, label="seed")
                     n = gr.Slider(1, TAB_MAX_SAMPLES, value=12, step=1, label="samples")

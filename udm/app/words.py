@@ -78,7 +78,8 @@ The last step returns $\hat x_0$ (data is clean). "Fresh noise" mixes $\sqrt{1-f
 **Posterior**: a BERT reads $x_t$ and $t$ and gives each position a distribution $q(x_0 \mid x_t)$; or
 the exact posterior of the word list. At the last step ($t = 1$: one wrong letter) the trained model asks
 the Mask tab's BERT instead, by Bayes' rule: $q(x_0 = x_t[i \leftarrow c]) \propto m_i(c) / m_i(x_t^i)$, with
-$m_i$ its guess for position $i$ hidden.
+$m_i$ its guess for position $i$ hidden. The BERT's logits are divided by a temperature fixed after training,
+where its words repeat as often as the Mask tab's.
 
 **Naive** (v1): draw $\hat x_0 \sim q(x_0 \mid x_t)$, then put random tokens at $t-1$ random positions.
 
@@ -93,7 +94,9 @@ one edit per step.""",
         r"""**Forward**: $t$ of the $l$ positions are hidden behind [MASK].
 
 **Posterior**: a BERT-style masked language model gives each hidden position a distribution
-$q(x_0 \mid x_t)$; or the exact posterior of the word list.
+$q(x_0 \mid x_t)$; or the exact posterior of the word list. The BERT's logits are divided by a temperature
+$\tau$ fixed after training, where the improved rule's words are as varied as the list's: their entropy is
+$\log_2$ of its size (Braverman et al. 2020).
 
 **Naive**: draw all of $\hat x_0 \sim q(x_0 \mid x_t)$, then hide $t-1$ random positions *anywhere*
 (what was settled can be forgotten).
