@@ -569,8 +569,8 @@ def write_card(folder: Path) -> None:
 def _calibration_text(c: dict[str, Any]) -> str:
     head = (
         f"The samplers divide the network's logits by τ = {c['temperature']:g} (the tabs' and the command line's "
-        "temperature multiplies it: 1 samples the model as calibrated), set by bisection after training "
-        f"({c['seconds']:.0f} s). "
+        "temperature multiplies it: 1 samples the model as calibrated), set by bisection ("
+        f"{c['seconds']:.0f} s; `python -m udm train` does it after training, `python -m udm calibrate` again). "
     )
     if c.get("method", "entropy") == "entropy":
         return head + (
