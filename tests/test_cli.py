@@ -95,6 +95,11 @@ def test_a_text_model_trains_with_dropout_and_samples_without_it(tmp_path):
     meta = json.loads((out / "udm.json").read_text())
     assert meta["train"]["dropout"] == 0.25 and "--dropout 0.25" in (out / "README.md").read_text()
     assert meta["calibration"]["samples"] == 40 and "--calibrate 40" in (out / "README.md").read_text()
+    # calibrated again by its own command, which refuses too few words to measure anything
+    assert main(["calibrate", "--checkpoint", str(out), "--samples", "100"]) == 0
+    assert json.loads((out / "udm.json").read_text())["calibration"]["samples"] == 100
+    assert main(["calibrate", "--checkpoint", str(out), "--samples", "5"]) == 2
+    assert main(["calibrate", "--checkpoint", str(tmp_path / "nothing")]) != 0
     model, _ = textmodel.load(out)
     assert model.config.hidden_dropout_prob == 0.25 and not model.training
     x = torch.full((4, 5), text.vocab("en5").MASK)

@@ -286,6 +286,9 @@ def test_a_mask_checkpoint_is_calibrated_by_entropy_and_answers_at_its_temperatu
     # the network rounds differently, and a draw by inverse CDF follows)
     bits, se = likelihood.entropy(textmodel.NeuralPosterior(model, vocab, "mask"), vocab.MASK, vocab.V, 5, 300)
     assert abs(bits - c["bits"]) < 3 * se
+    head = model.cls  # measuring a loaded model leaves its temperature as it was
+    assert textmodel.calibration(model, vocab, 100)["temperature"] > 0 and model.cls is head
+    assert torch.equal(model.get_output_embeddings().weight, raw.get_output_embeddings().weight)
     assert textmodel.calibrated(model, 1.0) is model and not isinstance(model.cls, textmodel.Tempered)
 
 
@@ -297,7 +300,7 @@ def test_an_edit_checkpoint_is_calibrated_to_the_mask_model_s_collisions(tmp_pat
     from udm import text, textmodel
 
     vocab = text.vocab("en5")
-    monkeypatch.setenv("UDM_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setenv("UDM_CHECKPOINTS", str(tmp_path / "elsewhere"))  # the mask model beside it is found
     for process, n in (("mask", 300), ("edit", 1500)):
         cfg = textmodel.default_config(process, "en5", small=True, steps=30, batch_size=32, calibrate=n)
         textmodel.train(cfg, tmp_path / f"{process}-en5", progress=False)

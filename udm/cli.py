@@ -60,14 +60,19 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from . import text, textmodel
+    from .pipeline import checkpoint_root
 
-    folder = (
-        Path(args.checkpoint) if args.checkpoint else checkpoint.path(f"{args.process}-{text.check_name(args.data)}")
-    )
-    if not 1 <= args.samples <= 100_000:
-        raise ValueError(f"--samples must be in [1, 100000], got {args.samples}")
+    name = f"{args.process}-{text.check_name(args.data)}"
+    folder = Path(args.checkpoint) if args.checkpoint else checkpoint_root() / name
+    if not 100 <= args.samples <= 100_000:
+        raise ValueError(f"--samples must be in [100, 100000], got {args.samples}")
     c = textmodel.recalibrate(folder, args.samples)
     print(f"calibrated {folder}: temperature {c['temperature']} ({c['method']}, {c['seconds']:.0f} s)")
+    if c["method"] == "entropy":
+        print(
+            "its likelihood.json and quality.json are of the old temperature: run bench.text_likelihood and "
+            "bench.text_quality with --write-card, and calibrate the edit model of these words again"
+        )
     return 0
 
 

@@ -137,6 +137,10 @@ class Tempered(torch.nn.Module):
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         return self.head(states) / self.temperature
 
+    @property
+    def predictions(self):  # what transformers reaches for (get_output_embeddings: cls.predictions.decoder)
+        return self.head.predictions
+
 
 def calibrated(model, temperature: float):
     """`model` answering at `temperature` (its head wrapped once; 1 leaves it as it is)."""
@@ -147,7 +151,8 @@ def calibrated(model, temperature: float):
 
 def load(folder: Path, device: torch.device | str = "cpu", calibrate: bool = True) -> tuple[Any, dict[str, Any]]:
     """(model in eval mode, udm.json) of a saved text checkpoint; safetensors only, never the network. A
-    checkpoint with a "calibration" answers at its temperature unless `calibrate` is False."""
+    checkpoint with a "calibration" answers at its temperature unless `calibrate` is False (a calibrated
+    model is for sampling: its state dict names the head `cls.head`, so save the uncalibrated one)."""
     from transformers import BertForMaskedLM
     from transformers.utils import logging
 
@@ -286,7 +291,7 @@ def train(cfg: TextTrainConfig, out: Path, *, progress: bool = True) -> dict[str
         if curve:
             meta["curve"] = {"rule": CURVE_RULE, "samples": CURVE_SAMPLES, "points": curve}
         if cfg.calibrate:
-            meta["calibration"] = calibrate(model, vocab, cfg.process, cfg.calibrate)
+            meta["calibration"] = calibrate(model, vocab, cfg.process, cfg.calibrate, out)
             if progress:
                 print(f"  calibrated: temperature {meta['calibration']['temperature']}")
         (out / "udm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
@@ -298,33 +303,35 @@ CURVE_RULE, CURVE_SAMPLES = "improved", 1000  # the valid-rate curve recorded du
 EXACT_HEAD = " novel-valid, exact | bits, held-out | bits, training |"  # the mask model's curve (exact_scores)
 
 
-def calibrate(model, vocab: text.Vocab, process: str, n: int = 2000) -> dict[str, Any]:
-    """A text network's calibration (`calibration` for mask models, `edit_calibration` for edit models)."""
+def calibrate(model, vocab: text.Vocab, process: str, n: int = 2000, folder: Path | None = None) -> dict[str, Any]:
+    """A text network's calibration (`calibration` for mask models, `edit_calibration` for edit models,
+    against the mask model beside `folder`, else under the checkpoint root)."""
     if process == "mask":
         return calibration(model, vocab, n)
-    return edit_calibration(model, vocab, n, shipped_mask_model(vocab, next(model.parameters()).device))
+    return edit_calibration(model, vocab, n, mask_model_for(vocab, folder, next(model.parameters()).device))
 
 
 def recalibrate(folder: Path, n: int = 2000) -> dict[str, Any]:
     """Calibrate a saved checkpoint again (an edit model after its mask model changed): udm.json and card."""
     model, meta = load(folder, calibrate=False)
-    meta["calibration"] = calibrate(model, text.vocab(meta["data"]), meta["process"], n)
+    meta["calibration"] = calibrate(model, text.vocab(meta["data"]), meta["process"], n, folder)
     meta["train"]["calibrate"] = n
     (folder / "udm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     write_card(folder)
     return meta["calibration"]
 
 
-def shipped_mask_model(vocab: text.Vocab, device: torch.device | str = "cpu"):
-    """The mask model of the same words under the checkpoint root (calibrated), which the edit model's last
-    step asks; None when there is none."""
+def mask_model_for(vocab: text.Vocab, folder: Path | None = None, device: torch.device | str = "cpu"):
+    """The mask model of the same words (calibrated) that an edit checkpoint in `folder` is sampled with:
+    `mask-NAME` beside it, else under the checkpoint root, as the samplers find it; None when there is none."""
     from .pipeline import checkpoint_root
 
-    folder = checkpoint_root() / f"mask-{vocab.name}"
-    if not (folder / "udm.json").is_file():
-        return None
-    model, meta = load(folder, device)
-    return model if meta["chars"] == vocab.chars else None
+    name = f"mask-{vocab.name}"
+    for candidate in ([folder.parent / name] if folder is not None else []) + [checkpoint_root() / name]:
+        if (candidate / "udm.json").is_file():
+            model, meta = load(candidate, device)
+            return model if meta["chars"] == vocab.chars else None
+    return None
 
 
 def calibration(model, vocab: text.Vocab, n: int = 2000) -> dict[str, Any]:
@@ -333,11 +340,15 @@ def calibration(model, vocab: text.Vocab, n: int = 2000) -> dict[str, Any]:
     from . import likelihood
 
     device = next(model.parameters()).device
-    post = NeuralPosterior(calibrated(model, 1.0), vocab, "mask")
+    head = model.cls
     target = math.log2(len(text.tokens(vocab.name, "train")))
     start = time.time()
-    at_1, _ = likelihood.entropy(post, vocab.MASK, vocab.V, vocab.length, n, device=device)
-    tau, bits = likelihood.calibrate(post, vocab.MASK, vocab.V, vocab.length, target, n, device=device)
+    try:
+        post = NeuralPosterior(calibrated(model, 1.0), vocab, "mask")
+        at_1, _ = likelihood.entropy(post, vocab.MASK, vocab.V, vocab.length, n, device=device)
+        tau, bits = likelihood.calibrate(post, vocab.MASK, vocab.V, vocab.length, target, n, device=device)
+    finally:
+        model.cls = head  # as it came: a cached model keeps its own temperature
     return {
         "temperature": tau,
         "method": "entropy",
@@ -388,22 +399,24 @@ def edit_calibration(model, vocab: text.Vocab, n: int = 2000, mask_model=None) -
         post = NeuralPosterior(calibrated(model, tau), vocab, "edit-v2", last_step=mask_model)
         return collision_rate(_improved_words(post, vocab, "edit", n, 1, device))
 
-    # Rényi's entropy of order 2, −log₂ of the collision rate, grows with τ like the entropy
-    tau = likelihood.bisect_temperature(
-        lambda tau: -math.log2(max(rate(tau), 1e-12)), -math.log2(max(reference, 1e-12))
-    )
-    out = {
+    head = model.cls
+    try:  # Rényi's entropy of order 2, −log₂ of the collision rate, grows with τ like the entropy
+        tau = likelihood.bisect_temperature(
+            lambda tau: -math.log2(max(rate(tau), 1e-12)), -math.log2(max(reference, 1e-12))
+        )
+        found, at_1 = rate(tau), rate(1.0)
+    finally:
+        model.cls = head  # as it came: a cached model keeps its own temperature
+    return {
         "temperature": tau,
         "method": "collisions",
-        "collisions": round(rate(tau), 7),
+        "collisions": round(found, 7),
         "reference_collisions": round(reference, 7),
         "reference": f"mask-{vocab.name}" if mask_model is not None else "the training list",
-        "collisions_at_1": round(rate(1.0), 7),
+        "collisions_at_1": round(at_1, 7),
         "samples": n,
         "seconds": round(time.time() - start, 1),
     }
-    calibrated(model, 1.0)
-    return out
 
 
 def variant_of(process: str, rule: str) -> str:
