@@ -334,21 +334,28 @@ def mask_model_for(vocab: text.Vocab, folder: Path | None = None, device: torch.
     return None
 
 
+@contextmanager
+def _head_kept(model):
+    """Measure `model` at other temperatures and give it back as it came (a cached model keeps its own)."""
+    head = model.cls
+    try:
+        yield
+    finally:
+        model.cls = head
+
+
 def calibration(model, vocab: text.Vocab, n: int = 2000) -> dict[str, Any]:
     """The mask model's temperature τ at which the improved rule's words are as varied as the data: their
     entropy (n of them, scored exactly by `udm.likelihood`) equals log₂ of the training list's size."""
     from . import likelihood
 
     device = next(model.parameters()).device
-    head = model.cls
     target = math.log2(len(text.tokens(vocab.name, "train")))
     start = time.time()
-    try:
+    with _head_kept(model):
         post = NeuralPosterior(calibrated(model, 1.0), vocab, "mask")
         at_1, _ = likelihood.entropy(post, vocab.MASK, vocab.V, vocab.length, n, device=device)
         tau, bits = likelihood.calibrate(post, vocab.MASK, vocab.V, vocab.length, target, n, device=device)
-    finally:
-        model.cls = head  # as it came: a cached model keeps its own temperature
     return {
         "temperature": tau,
         "method": "entropy",
@@ -368,18 +375,6 @@ def collision_rate(words: torch.Tensor) -> float:
     return float((counts * (counts - 1)).sum()) / max(1, n * (n - 1))
 
 
-@torch.no_grad()
-def _improved_words(posterior, vocab: text.Vocab, process: str, n: int, seed: int, device) -> torch.Tensor:
-    g = torch.Generator(device=device).manual_seed(seed)
-    if process == "mask":
-        x = torch.full((n, vocab.length), vocab.MASK, device=device)
-        reverse = discrete.MaskReverse("improved", vocab.MASK)
-    else:
-        x = torch.randint(0, vocab.V, (n, vocab.length), generator=g, device=device)
-        reverse = discrete.EditReverse("improved", vocab.V)
-    return core.last(discrete.plan(posterior, reverse, x, vocab.length, g).steps()).x_s
-
-
 def edit_calibration(model, vocab: text.Vocab, n: int = 2000, mask_model=None) -> dict[str, Any]:
     """The edit model's temperature τ at which its improved rule's words (the last step by `mask_model`,
     as the samplers take it) coincide as often as the mask model's do at its calibrated temperature: the two
@@ -387,26 +382,22 @@ def edit_calibration(model, vocab: text.Vocab, n: int = 2000, mask_model=None) -
     measured by collisions among n of them; without a mask model, against the training list's 1 / N."""
     from . import likelihood
 
-    device = next(model.parameters()).device
     start = time.time()
     if mask_model is not None:
-        words = _improved_words(NeuralPosterior(mask_model, vocab, "mask"), vocab, "mask", n, 0, device)
+        words = _final_tokens(NeuralPosterior(mask_model, vocab, "mask"), vocab, "mask", n, "improved", 0)
         reference = collision_rate(words)
     else:
         reference = 1 / len(text.tokens(vocab.name, "train"))
 
     def rate(tau: float) -> float:
         post = NeuralPosterior(calibrated(model, tau), vocab, "edit-v2", last_step=mask_model)
-        return collision_rate(_improved_words(post, vocab, "edit", n, 1, device))
+        return collision_rate(_final_tokens(post, vocab, "edit", n, "improved", 1))
 
-    head = model.cls
-    try:  # Rényi's entropy of order 2, −log₂ of the collision rate, grows with τ like the entropy
+    with _head_kept(model):  # Rényi's entropy of order 2, −log₂ of the collision rate, grows with τ
         tau = likelihood.bisect_temperature(
             lambda tau: -math.log2(max(rate(tau), 1e-12)), -math.log2(max(reference, 1e-12))
         )
         found, at_1 = rate(tau), rate(1.0)
-    finally:
-        model.cls = head  # as it came: a cached model keeps its own temperature
     return {
         "temperature": tau,
         "method": "collisions",
@@ -429,7 +420,14 @@ def variant_of(process: str, rule: str) -> str:
 @torch.no_grad()
 def sample_words(model, vocab: text.Vocab, process: str, n: int, rule: str = CURVE_RULE, seed: int = 0) -> list[str]:
     """n words from the network by one of the post's rules, from all-[MASK] (mask) or random tokens (edit)."""
-    device = next(model.parameters()).device
+    posterior = NeuralPosterior(model, vocab, variant_of(process, rule))
+    return vocab.decode(_final_tokens(posterior, vocab, process, n, rule, seed).cpu())
+
+
+@torch.no_grad()
+def _final_tokens(posterior: NeuralPosterior, vocab: text.Vocab, process: str, n: int, rule: str, seed: int):
+    """(n, l) the x_0 a rule ends at, from all-[MASK] (mask) or random tokens (edit), on the network's device."""
+    device = next(posterior.model.parameters()).device
     g = torch.Generator(device=device).manual_seed(seed)
     if process == "mask":
         x = torch.full((n, vocab.length), vocab.MASK, device=device)
@@ -437,8 +435,7 @@ def sample_words(model, vocab: text.Vocab, process: str, n: int, rule: str = CUR
     else:
         x = torch.randint(0, vocab.V, (n, vocab.length), generator=g, device=device)
         reverse = discrete.EditReverse(rule, vocab.V)
-    plan = discrete.plan(NeuralPosterior(model, vocab, variant_of(process, rule)), reverse, x, vocab.length, g)
-    return vocab.decode(core.last(plan.steps()).x_s.cpu())
+    return core.last(discrete.plan(posterior, reverse, x, vocab.length, g).steps()).x_s
 
 
 def exact_scores(model, vocab: text.Vocab, name: str, n_train: int = 2000) -> dict[str, float]:
