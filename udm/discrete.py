@@ -151,22 +151,31 @@ class Factorized(Prediction):
         """Exact draw from the product distribution restricted to |{i: x̂_i ≠ x_t,i}| = t: choose the set S
         of differing positions with P(S) ∝ Π_{i∈S} (1 − p_i(x_t,i)) Π_{i∉S} p_i(x_t,i) (enumerated,
         l is small), then draw each x̂_i, i ∈ S, from p_i with x_t,i excluded."""
-        # in log space: a position sure to stay (p(x_t,i) = 1 in float32, at a low temperature) keeps a finite
-        # weight for changing, so some subset always has one
-        log_p = torch.log_softmax(self.logits.float() / temperature, -1)
-        n = log_p.shape[1]
+        p = self._probs(temperature)  # shared with a rule that scores its draw
+        n = p.shape[1]
         here = x_t.unsqueeze(2)
-        log_same = log_p.gather(2, here).squeeze(2)  # (B, l)
-        others = log_p.scatter(2, here, float("-inf"))
-        log_other = torch.logsumexp(others, -1)
-        subsets = torch.zeros(math.comb(n, t), n, dtype=torch.bool, device=log_p.device)
+        same = p.gather(2, here).squeeze(2)  # (B, l)
+        log_same, log_other = same.log(), (1 - same).log()
+        # where p(x_t,i) is all but 1, float32 loses 1 − p (at a low temperature it is exactly 1, and every
+        # subset would weigh 0): those positions' other letters are taken in log space, from the logits
+        sure = same > 1 - 1e-4
+        if sure.any():
+            logits = self.logits[sure].float()
+            log_p = torch.log_softmax(logits if temperature == 1 else logits / temperature, -1)
+            sure_others = log_p.scatter(1, x_t[sure].unsqueeze(1), float("-inf"))
+            log_other[sure] = torch.logsumexp(sure_others, -1)
+        subsets = torch.zeros(math.comb(n, t), n, dtype=torch.bool, device=p.device)
         for k, s in enumerate(combinations(range(n), t)):
             subsets[k, list(s)] = True
         logw = torch.where(subsets[None], log_other[:, None], log_same[:, None]).sum(-1)  # (B, C)
         choice = torch.multinomial(torch.softmax(logw, 1), 1, generator=generator).squeeze(1)
         differ = subsets[choice]  # (B, l)
-        out = x_t.clone()  # the new tokens, drawn at the t chosen positions only
-        out[differ] = categorical(torch.exp(others[differ] - log_other[differ].unsqueeze(1)), generator)
+        weights = p[differ].scatter(1, x_t[differ].unsqueeze(1), 0.0)  # the other letters, drawn where chosen
+        if sure.any():
+            chosen = sure[differ]
+            weights[chosen] = torch.exp(sure_others[differ[sure]] - log_other[sure & differ].unsqueeze(1))
+        out = x_t.clone()
+        out[differ] = categorical(weights, generator)
         return out
 
 
